@@ -1,0 +1,86 @@
+// Routes for logging in and out and for reading one's own identity.
+
+import { Elysia } from 'elysia'
+import type { AppContext } from '../../context'
+import { clientIp } from '../../lib/http'
+import { errors } from '../../lib/responses'
+import { sanitizeUserAgent } from '../sessions/store'
+import { LoginBody, LogoutResult, Me } from '../users/model'
+import { clearSessionCookie, setSessionCookie } from './cookie'
+import type { authPlugin } from './plugin'
+import { login, logout } from './service'
+
+type Server = { requestIP(request: Request): { address: string } | null } | null
+
+export function clientFacts(ctx: AppContext, request: Request, server: Server) {
+  return {
+    ip: clientIp(request, server?.requestIP(request)?.address, ctx.config.trustProxy),
+    userAgent: sanitizeUserAgent(request.headers.get('user-agent')),
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
+  const { config } = ctx
+  return new Elysia({ name: 'tessera.routes.auth', seed: ctx.id, tags: ['auth'] })
+    .use(auth)
+    .post(
+      '/user/login',
+      async ({ body, cookie, request, server }) => {
+        const facts = clientFacts(ctx, request, server)
+        const { token, session } = await login(ctx, {
+          ...body,
+          ...facts,
+          presentedToken: cookie[config.cookieName]?.value,
+        })
+        setSessionCookie(config, cookie, token)
+        return {
+          id: session.userId,
+          username: session.username,
+          permissions: session.permissions,
+          session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
+        }
+      },
+      {
+        body: LoginBody,
+        response: { 200: Me, ...errors(401, 403, 413, 415, 422, 429) },
+        detail: {
+          summary: 'Log in',
+          description:
+            'Verifies the password and sets a new session cookie. Any session cookie sent along is ended. Unknown user, wrong password and disabled account all answer the same 401.',
+        },
+      },
+    )
+    .post(
+      '/user/logout',
+      async ({ session, cookie, request, server }) => {
+        const facts = clientFacts(ctx, request, server)
+        const loggedOut = session ? await logout(ctx, session, facts.ip, facts.userAgent) : false
+        clearSessionCookie(config, cookie)
+        return { loggedOut }
+      },
+      {
+        optionalAuth: true,
+        response: { 200: LogoutResult, ...errors(403) },
+        detail: {
+          summary: 'Log out',
+          description: 'Ends the current session everywhere and clears the cookie. Safe to repeat.',
+        },
+      },
+    )
+    .get(
+      '/user/me',
+      ({ session }) => ({
+        id: session.userId,
+        username: session.username,
+        permissions: session.permissions,
+        session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
+      }),
+      {
+        auth: true,
+        response: { 200: Me, ...errors(401) },
+        detail: { summary: 'Who am I', description: 'The logged-in user, their current permissions and this session.' },
+      },
+    )
+}

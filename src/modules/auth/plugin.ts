@@ -1,0 +1,64 @@
+// The auth plugin: routes declare `{ auth: true }` or `{ permission: 'user:assign' }` and receive
+// `session`; anything else answers 401 (no valid session) or 403 (permission missing).
+
+import { Elysia } from 'elysia'
+import type { AppContext } from '../../context'
+import { forbidden, unauthenticated } from '../../lib/errors'
+import { hasPermission, type Permission } from '../permissions/catalogue'
+import type { Session } from '../sessions/store'
+import { type Authenticate, createAuthenticator } from './authenticate'
+
+interface CookieJar {
+  [name: string]: { value?: unknown } | undefined
+}
+
+/**
+ * Authentication runs in `transform`, before body validation, so an anonymous caller learns that it
+ * must log in (401) rather than how the body should look (422). The outcome is kept per request,
+ * so the `resolve` that hands the session to the handler costs no second lookup.
+ */
+export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx)) {
+  const outcomes = new WeakMap<Request, Promise<Session | undefined>>()
+  const cookieName = ctx.config.cookieName
+
+  const sessionFor = (request: Request, cookie: CookieJar) => {
+    let outcome = outcomes.get(request)
+    if (!outcome) {
+      outcome = authenticate(cookie[cookieName]?.value)
+      outcomes.set(request, outcome)
+    }
+    return outcome
+  }
+
+  const requireSession = async ({ request, cookie }: { request: Request; cookie: CookieJar }) => {
+    const session = await sessionFor(request, cookie)
+    if (!session) throw unauthenticated()
+    return session
+  }
+
+  return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
+    /** The session if there is a valid one, without failing when there is none (e.g. logout). */
+    optionalAuth: {
+      async resolve({ request, cookie }) {
+        return { session: await sessionFor(request, cookie) }
+      },
+    },
+    auth: {
+      async transform(context) {
+        await requireSession(context)
+      },
+      async resolve(context) {
+        return { session: await requireSession(context) }
+      },
+    },
+    permission: (permission: Permission) => ({
+      async transform(context) {
+        const session = await requireSession(context)
+        if (!hasPermission(session.permissions, permission)) throw forbidden(permission)
+      },
+      async resolve(context) {
+        return { session: await requireSession(context) }
+      },
+    }),
+  })
+}

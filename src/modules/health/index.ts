@@ -1,0 +1,27 @@
+// Liveness (touches nothing) and readiness (answers only when Redis and PostgreSQL do).
+
+import { sql } from 'drizzle-orm'
+import { Elysia, t } from 'elysia'
+import type { AppContext } from '../../context'
+import { withPostgres, withRedis } from '../../lib/errors'
+import { errors } from '../../lib/responses'
+
+export function healthRoutes(ctx: AppContext) {
+  return new Elysia({ name: 'tessera.routes.health', seed: ctx.id, tags: ['health'] })
+    .get('/healthz', () => ({ status: 'ok' as const }), {
+      response: { 200: t.Object({ status: t.Literal('ok') }) },
+      detail: { summary: 'Liveness', description: 'Answers while the process runs; checks nothing else.' },
+    })
+    .get(
+      '/readyz',
+      async () => {
+        await withRedis(() => ctx.redis.ping())
+        await withPostgres(() => ctx.db.execute(sql`select 1`))
+        return { status: 'ready' as const }
+      },
+      {
+        response: { 200: t.Object({ status: t.Literal('ready') }), ...errors() },
+        detail: { summary: 'Readiness', description: 'Answers 200 only when Redis and PostgreSQL both answer.' },
+      },
+    )
+}

@@ -1,0 +1,89 @@
+// Request and response schemas for user routes; the single source of their types and their docs.
+
+import { t } from 'elysia'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password'
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
+
+export const Username = t.String({
+  minLength: 3,
+  maxLength: 32,
+  pattern: USERNAME_PATTERN,
+  description: '3-32 letters, digits, dots, dashes or underscores, starting with a letter or digit. Case-insensitive.',
+  error: 'username must be 3-32 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+  examples: ['alice'],
+})
+
+export const NewPassword = t.String({
+  minLength: PASSWORD_MIN_LENGTH,
+  maxLength: PASSWORD_MAX_LENGTH,
+  description: `${PASSWORD_MIN_LENGTH}-${PASSWORD_MAX_LENGTH} characters.`,
+  error: `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
+  examples: ['correct horse battery staple'],
+})
+
+export const Credentials = t.Object({ username: Username, password: NewPassword }, { additionalProperties: false })
+
+export const LoginBody = t.Object(
+  {
+    username: t.String({
+      minLength: 1,
+      maxLength: 64,
+      error: 'username must be 1 to 64 characters',
+      examples: ['alice'],
+    }),
+    password: t.String({
+      minLength: 1,
+      maxLength: PASSWORD_MAX_LENGTH,
+      error: `password must be 1 to ${PASSWORD_MAX_LENGTH} characters`,
+      examples: ['correct horse battery staple'],
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const PermissionChangeBody = t.Object(
+  {
+    username: t.String({
+      minLength: 1,
+      maxLength: 64,
+      error: 'username must be 1 to 64 characters',
+      examples: ['alice'],
+    }),
+    permission: t.String({
+      minLength: 1,
+      maxLength: 64,
+      error: 'permission must be 1 to 64 characters',
+      examples: ['user:assign'],
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const UserCreated = t.Object({ id: t.Integer(), username: t.String() })
+
+export const Me = t.Object({
+  id: t.Integer(),
+  username: t.String(),
+  permissions: t.Array(t.String()),
+  session: t.Object({
+    id: t.String({ description: 'Public session id, as in GET /sessions.' }),
+    createdAt: t.String({ format: 'date-time' }),
+    expiresAt: t.String({ format: 'date-time', description: 'Absolute expiry; idle expiry comes sooner without use.' }),
+  }),
+})
+
+export const PermissionChangeResult = t.Object({
+  userId: t.Integer(),
+  username: t.String(),
+  permissions: t.Array(t.String(), { description: "The user's permissions after the change." }),
+  changed: t.Boolean({ description: 'False when the grant already existed (or the revoked one did not).' }),
+  propagated: t.Boolean({
+    description:
+      'True when live sessions already carry the change; false if Redis was briefly unreachable and the outbox relay will apply it within seconds.',
+  }),
+})
+
+export const LogoutResult = t.Object({
+  loggedOut: t.Boolean({ description: 'False when there was no live session to end.' }),
+})

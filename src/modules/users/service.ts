@@ -1,0 +1,246 @@
+// Users and grants in PostgreSQL. Every change that live sessions must see is written with an outbox
+// row in the same transaction and relayed to Redis before the request answers.
+
+import { and, eq, sql } from 'drizzle-orm'
+import type { AppContext } from '../../context'
+import type { Db } from '../../db/client'
+import { grants, permissions as permissionsTable, users } from '../../db/schema'
+import { AppError, withPostgres } from '../../lib/errors'
+import { enqueueOutbox, relayNow } from '../outbox'
+import { hasPermission, isPermission, PERMISSION_NAMES, PERMISSIONS, type Permission } from '../permissions/catalogue'
+import { hashPassword } from './password'
+
+export interface UserWithPermissions {
+  id: number
+  username: string
+  passwordHash: string
+  disabled: boolean
+  permissions: string[]
+  permissionsVersion: number
+}
+
+/** Client facts recorded with each event. */
+export interface Actor {
+  id: number
+  ip: string
+  userAgent: string
+}
+
+const byName = (username: string) => sql`lower(${users.username}) = lower(${username})`
+
+/** Loads a user and their permissions by case-insensitive username, in one query. */
+export async function findUserByUsername(db: Db, username: string): Promise<UserWithPermissions | undefined> {
+  const rows = await db
+    .select({
+      id: users.id,
+      username: users.username,
+      passwordHash: users.passwordHash,
+      disabled: users.disabled,
+      permissionsVersion: users.permissionsVersion,
+      permissions: sql<
+        string[]
+      >`coalesce(array_agg(${grants.permission} order by ${grants.permission}) filter (where ${grants.permission} is not null), '{}')`,
+    })
+    .from(users)
+    .leftJoin(grants, eq(grants.userId, users.id))
+    .where(byName(username))
+    .groupBy(users.id)
+  return rows[0]
+}
+
+export async function createUser(
+  ctx: AppContext,
+  input: { username: string; password: string },
+  actor: Actor,
+): Promise<{ id: number; username: string }> {
+  const passwordHash = await hashPassword(input.password)
+  const at = ctx.now()
+  const { user, outboxId } = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      const [user] = await tx
+        .insert(users)
+        .values({ username: input.username, passwordHash })
+        .onConflictDoNothing()
+        .returning({ id: users.id, username: users.username })
+      if (!user) throw new AppError(409, 'username_taken', 'That username is already taken.', {}, 'username')
+      const outboxId = await enqueueOutbox(tx, {
+        kind: 'event',
+        at,
+        event: {
+          type: 'user_created',
+          username: user.username,
+          instance: ctx.config.instanceId,
+          actorId: actor.id,
+          subjectId: user.id,
+          ip: actor.ip,
+          userAgent: actor.userAgent,
+        },
+      })
+      return { user, outboxId }
+    }),
+  )
+  await relayNow(ctx, [outboxId])
+  return user
+}
+
+export interface PermissionChange {
+  username: string
+  permission: string
+  actor: Actor
+}
+
+export interface PermissionChangeResult {
+  userId: number
+  username: string
+  permissions: string[]
+  changed: boolean
+  /** False when Redis could not be reached; the outbox relay will apply it shortly. */
+  propagated: boolean
+}
+
+function parsePermission(name: string): Permission {
+  if (!isPermission(name)) {
+    throw new AppError(422, 'unknown_permission', `Unknown permission "${name}".`, {}, 'permission')
+  }
+  return name
+}
+
+/** Only a superuser confers superuser; anyone else may pass on only what they hold themselves. */
+function assertMayDelegate(actorPermissions: readonly string[], wanted: Permission): void {
+  const allowed =
+    wanted === 'superuser' ? actorPermissions.includes('superuser') : hasPermission(actorPermissions, wanted)
+  if (!allowed) {
+    throw new AppError(403, 'cannot_delegate', `You cannot grant or revoke "${wanted}" without holding it.`)
+  }
+}
+
+/** Grants or revokes one permission and rewrites the user's live sessions in the same operation. */
+export async function changePermission(
+  ctx: AppContext,
+  change: PermissionChange,
+  mode: 'grant' | 'revoke',
+): Promise<PermissionChangeResult> {
+  const permission = parsePermission(change.permission)
+  const at = ctx.now()
+  const result = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      // The actor's grants are read from PostgreSQL, the source of truth, not from its session.
+      const actorGrants = await tx
+        .select({ permission: grants.permission })
+        .from(grants)
+        .where(eq(grants.userId, change.actor.id))
+      assertMayDelegate(
+        actorGrants.map((g) => g.permission),
+        permission,
+      )
+      // Row lock: concurrent changes to one user serialise, so versions follow commit order.
+      const [target] = await tx
+        .select({ id: users.id, username: users.username })
+        .from(users)
+        .where(byName(change.username))
+        .for('update')
+      if (!target) throw new AppError(404, 'user_not_found', 'No such user.', {}, 'username')
+      if (mode === 'revoke') {
+        const [protectedTarget] = await tx
+          .select({ userId: grants.userId })
+          .from(grants)
+          .where(and(eq(grants.userId, target.id), eq(grants.permission, 'superuser')))
+        // A superuser can be stripped only by itself, so one compromised admin cannot lock out another.
+        if (protectedTarget && target.id !== change.actor.id) {
+          throw new AppError(403, 'protected_superuser', 'Only a superuser can change its own permissions.')
+        }
+        if (permission === 'superuser') await assertAnotherSuperuser(tx, target.id)
+      }
+
+      const changedRows =
+        mode === 'grant'
+          ? await tx
+              .insert(grants)
+              .values({ userId: target.id, permission, grantedBy: change.actor.id })
+              .onConflictDoNothing()
+              .returning({ userId: grants.userId })
+          : await tx
+              .delete(grants)
+              .where(and(eq(grants.userId, target.id), eq(grants.permission, permission)))
+              .returning({ userId: grants.userId })
+      const held = await tx
+        .select({ permission: grants.permission })
+        .from(grants)
+        .where(eq(grants.userId, target.id))
+        .orderBy(grants.permission)
+      const permissions = held.map((g) => g.permission)
+      if (changedRows.length === 0) return { target, permissions, changed: false, outboxId: undefined }
+
+      const [bumped] = await tx
+        .update(users)
+        .set({ permissionsVersion: sql`${users.permissionsVersion} + 1`, updatedAt: new Date() })
+        .where(eq(users.id, target.id))
+        .returning({ version: users.permissionsVersion })
+      const outboxId = await enqueueOutbox(tx, {
+        kind: 'permissions',
+        at,
+        userId: target.id,
+        version: bumped?.version ?? 0,
+        permissions,
+        event: {
+          type: mode === 'grant' ? 'permission_granted' : 'permission_revoked',
+          permission,
+          permissions,
+          instance: ctx.config.instanceId,
+          actorId: change.actor.id,
+          subjectId: target.id,
+          ip: change.actor.ip,
+          userAgent: change.actor.userAgent,
+        },
+      })
+      return { target, permissions, changed: true, outboxId }
+    }),
+  )
+  const propagated = result.outboxId === undefined ? true : await relayNow(ctx, [result.outboxId])
+  return {
+    userId: result.target.id,
+    username: result.target.username,
+    permissions: result.permissions,
+    changed: result.changed,
+    propagated,
+  }
+}
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+/** The last superuser cannot lose the role: there would be nobody left to administer the system. */
+async function assertAnotherSuperuser(tx: Tx, losingUserId: number): Promise<void> {
+  const [row] = await tx
+    .select({ count: sql<number>`count(*)::int` })
+    .from(grants)
+    .innerJoin(users, eq(users.id, grants.userId))
+    .where(and(eq(grants.permission, 'superuser'), eq(users.disabled, false), sql`${users.id} <> ${losingUserId}`))
+  if ((row?.count ?? 0) === 0) {
+    throw new AppError(409, 'last_superuser', 'The last superuser cannot be removed.')
+  }
+}
+
+/** Seeds the permission catalogue and makes sure the configured admin exists and is superuser. */
+export async function ensureAdmin(ctx: AppContext): Promise<void> {
+  const { db, config, logger } = ctx
+  await db
+    .insert(permissionsTable)
+    .values(PERMISSION_NAMES.map((name) => ({ name, description: PERMISSIONS[name] })))
+    .onConflictDoUpdate({ target: permissionsTable.name, set: { description: sql`excluded.description` } })
+  let admin = await findUserByUsername(db, config.adminUsername)
+  if (!admin) {
+    const passwordHash = await hashPassword(config.adminPassword)
+    await db.insert(users).values({ username: config.adminUsername, passwordHash }).onConflictDoNothing()
+    admin = await findUserByUsername(db, config.adminUsername)
+    if (!admin) throw new Error('admin user could not be created')
+    logger.info('admin user created', { username: config.adminUsername })
+  }
+  if (!admin.permissions.includes('superuser')) {
+    await db.insert(grants).values({ userId: admin.id, permission: 'superuser' }).onConflictDoNothing()
+  }
+  if (config.adminPasswordIsDefault) {
+    logger.warn(
+      `ADMIN_PASSWORD is not set: the "${config.adminUsername}" account uses the development default password "admin". Set ADMIN_PASSWORD before exposing this server; NODE_ENV=production refuses to start without it.`,
+    )
+  }
+}

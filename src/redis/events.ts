@@ -1,0 +1,115 @@
+// Every auth event as a typed union, and its encoding to and from flat Redis Stream fields.
+//
+// Events name sessions only by the SHA-256 of their token (the same hash that names the Redis key),
+// never by the token. Passwords never appear; a failed login carries only the attempted username.
+
+export const EVENT_TYPES = [
+  'user_created',
+  'login_succeeded',
+  'login_failed',
+  'logout',
+  'session_revoked',
+  'user_sessions_revoked',
+  'all_sessions_revoked',
+  'permission_granted',
+  'permission_revoked',
+  'user_disabled',
+  'user_enabled',
+  'user_deleted',
+  'password_changed',
+] as const
+
+export type EventType = (typeof EVENT_TYPES)[number]
+
+/** Fields every event carries. Ids are PostgreSQL user ids; 0 means "nobody" (e.g. a failed login). */
+interface EventBase {
+  /** Milliseconds since the epoch. */
+  at: number
+  /** The instance that wrote the event. */
+  instance: string
+  /** Who did it (0 when anonymous, e.g. a login attempt). */
+  actorId: number
+  /** Whose account or sessions it concerns (0 when unknown, e.g. a login for a missing user). */
+  subjectId: number
+  /** SHA-256 (base64url) of the session token(s) concerned; several are comma-separated. */
+  sessionHash?: string
+  ip?: string
+  userAgent?: string
+}
+
+export type AuthEvent = EventBase &
+  (
+    | { type: 'user_created'; username: string }
+    | { type: 'login_succeeded'; username: string }
+    | { type: 'login_failed'; username: string; reason: 'bad_credentials' | 'disabled' | 'rate_limited' }
+    | { type: 'logout' }
+    | { type: 'session_revoked'; reason: string }
+    | { type: 'user_sessions_revoked'; reason: string }
+    | { type: 'all_sessions_revoked'; reason: string }
+    | { type: 'permission_granted'; permission: string; permissions: string[] }
+    | { type: 'permission_revoked'; permission: string; permissions: string[] }
+    | { type: 'user_disabled' }
+    | { type: 'user_enabled' }
+    | { type: 'user_deleted' }
+    | { type: 'password_changed' }
+  )
+
+// Short stream field names keep entries small; this table is the only place they are spelled out.
+const FIELD = {
+  type: 't',
+  at: 'at',
+  instance: 'in',
+  actorId: 'ac',
+  subjectId: 'su',
+  sessionHash: 'sh',
+  ip: 'ip',
+  userAgent: 'ua',
+  username: 'un',
+  reason: 'rs',
+  permission: 'pm',
+  permissions: 'ps',
+} as const
+
+export const SESSION_HASH_FIELD = FIELD.sessionHash
+
+/** Encodes an event as alternating field/value strings for XADD. */
+export function encodeEvent(event: AuthEvent): string[] {
+  const out: string[] = []
+  for (const [key, field] of Object.entries(FIELD) as [keyof typeof FIELD, string][]) {
+    const value = (event as unknown as Record<string, unknown>)[key]
+    if (value === undefined || value === '') continue
+    out.push(field, Array.isArray(value) ? value.join(',') : String(value))
+  }
+  return out
+}
+
+/** Decodes XREAD/XRANGE fields back into an event; returns undefined for anything malformed. */
+export function decodeEvent(fields: readonly string[]): AuthEvent | undefined {
+  const raw = new Map<string, string>()
+  for (let i = 0; i + 1 < fields.length; i += 2) raw.set(fields[i] as string, fields[i + 1] as string)
+  const type = raw.get(FIELD.type)
+  if (!type || !(EVENT_TYPES as readonly string[]).includes(type)) return undefined
+  const at = Number(raw.get(FIELD.at))
+  if (!Number.isFinite(at)) return undefined
+  const event: Record<string, unknown> = {
+    type,
+    at,
+    instance: raw.get(FIELD.instance) ?? '',
+    actorId: Number(raw.get(FIELD.actorId) ?? 0),
+    subjectId: Number(raw.get(FIELD.subjectId) ?? 0),
+  }
+  for (const key of ['sessionHash', 'ip', 'userAgent', 'username', 'reason', 'permission'] as const) {
+    const value = raw.get(FIELD[key])
+    if (value !== undefined) event[key] = value
+  }
+  const permissions = raw.get(FIELD.permissions)
+  if (type === 'permission_granted' || type === 'permission_revoked') {
+    event.permissions = permissions ? permissions.split(',') : []
+  }
+  return event as unknown as AuthEvent
+}
+
+/** The session hashes an event names (empty when it names none). */
+export function eventSessionHashes(event: AuthEvent): string[] {
+  return event.sessionHash ? event.sessionHash.split(',') : []
+}

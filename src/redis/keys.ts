@@ -1,0 +1,48 @@
+// The one home of every Redis key Tessera writes.
+//
+// Every key carries the same hash tag, `{auth}`, so in Redis Cluster they all map to one slot. That is
+// deliberate: a session, its user's index and the event announcing the change are written in one
+// MULTI or Lua script, and Cluster only runs those within a single slot. A session is a few hundred
+// bytes, so one slot (one primary) holds millions of them; scale reads with replicas.
+
+export interface RedisKeys {
+  readonly prefix: string
+  /** Prefix of every session key; Lua scripts append a token hash to it. */
+  readonly sessionPrefix: string
+  /** Hash: one live session, named by the SHA-256 of its token (never the token itself). */
+  session(tokenHash: string): string
+  /** Sorted set: a user's live session hashes, scored by absolute expiry (ms). */
+  userSessions(userId: number): string
+  /** Hash: a user's current permission set and its version, so late writers cannot roll it back. */
+  userPermissions(userId: number): string
+  /** String: marks an outbox row as applied, so a retried relay changes nothing twice. */
+  outboxApplied(outboxId: number): string
+  /** Stream: every auth event, tailed by instances and the audit consumer. */
+  readonly events: string
+  /** Counter: failed logins for one account (username hashed), across all clients. */
+  loginFailuresAccount(usernameHash: string): string
+  /** Counter: failed logins for one account from one client address (both hashed). */
+  loginFailuresAccountIp(usernameHash: string, ipHash: string): string
+  /** Counter: failed logins from one client address (hashed), across all accounts. */
+  loginFailuresIp(ipHash: string): string
+  /** SCAN pattern matching every key of this prefix. */
+  readonly all: string
+}
+
+export function createRedisKeys(prefix: string): RedisKeys {
+  const base = `${prefix}{auth}:`
+  const sessionPrefix = `${base}s:`
+  return Object.freeze({
+    prefix,
+    sessionPrefix,
+    session: (tokenHash: string) => `${sessionPrefix}${tokenHash}`,
+    userSessions: (userId: number) => `${base}u:${userId}:s`,
+    userPermissions: (userId: number) => `${base}u:${userId}:p`,
+    outboxApplied: (outboxId: number) => `${base}ob:${outboxId}`,
+    events: `${base}events`,
+    loginFailuresAccount: (usernameHash: string) => `${base}rl:a:${usernameHash}`,
+    loginFailuresAccountIp: (usernameHash: string, ipHash: string) => `${base}rl:ai:${usernameHash}:${ipHash}`,
+    loginFailuresIp: (ipHash: string) => `${base}rl:i:${ipHash}`,
+    all: `${prefix}*`,
+  })
+}
