@@ -6,6 +6,7 @@ import { type AppContext, type AppDeps, createContext } from './context'
 import { AppError, type ErrorBodyType, isPostgresUnavailable, isRedisUnavailable, UnavailableError } from './lib/errors'
 import { assertDeclaredLength, assertSameOrigin, readJsonBody, requestIdFor } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
+import { auditRoutes } from './modules/audit'
 import { authRoutes } from './modules/auth'
 import { authPlugin } from './modules/auth/plugin'
 import { docs } from './modules/docs'
@@ -28,6 +29,9 @@ function validationDetails(error: ValidationError): { field?: string; message: s
 /** Maps anything thrown to the one error shape; unknown errors are logged and stay opaque. */
 function toErrorResponse(ctx: AppContext, code: string | number, error: unknown): AppError {
   if (error instanceof AppError) return error
+  // Elysia wraps whatever onParse throws in a ParseError; our parser's own refusals (malformed
+  // JSON 400, oversized chunked body 413, form post 415) must keep their status and code.
+  if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return error.cause
   if (error instanceof ValidationError) {
     const { field, message } = validationDetails(error)
     return new AppError(422, 'validation_failed', message, {}, field)
@@ -95,6 +99,7 @@ export function createApp(deps: AppDeps) {
     .use(permissionRoutes)
     .use(authRoutes(ctx, auth))
     .use(userRoutes(ctx, auth))
+    .use(auditRoutes(ctx, auth))
 }
 
 export type App = ReturnType<typeof createApp>

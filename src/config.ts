@@ -32,6 +32,10 @@ export interface Config {
   readonly loginMaxFailuresPerIp: number
   readonly loginFailureWindowMs: number
   readonly instanceId: string
+  /** Consumer name in the audit group; stable names let a restarted consumer replay its own backlog. */
+  readonly auditConsumerName: string
+  /** Entries pending this long with a silent audit consumer are taken over by another. */
+  readonly auditClaimIdleMs: number
 }
 
 export class ConfigError extends Error {
@@ -187,5 +191,7 @@ export function loadConfig(env: Env): Config {
     loginMaxFailuresPerIp: r.int('LOGIN_MAX_FAILURES_PER_IP', 100, 1, 1_000_000),
     loginFailureWindowMs: r.duration('LOGIN_FAILURE_WINDOW', '15m', 1000),
     instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
+    auditConsumerName: r.string('AUDIT_CONSUMER_NAME', `${hostname()}-${process.pid}`),
+    auditClaimIdleMs: r.duration('AUDIT_CLAIM_IDLE', '30s', 100),
   })
 }

@@ -4,6 +4,7 @@ import type Redis from 'ioredis'
 import type { Config } from './config'
 import type { Db } from './db/client'
 import type { Logger } from './lib/logger'
+import type { SessionCache } from './modules/sessions/cache'
 import type { SessionStore } from './modules/sessions/store'
 import { createRedisKeys } from './redis/keys'
 
@@ -14,6 +15,8 @@ export interface AppDeps {
   logger: Logger
   /** Injected clock (ms since the epoch) so tests can move time. */
   now?: () => number
+  /** Local session cache, kept honest by an event tailer the caller runs; omit to go to Redis always. */
+  sessionCache?: SessionCache
 }
 
 export interface AppContext {
@@ -25,6 +28,7 @@ export interface AppContext {
   readonly logger: Logger
   readonly now: () => number
   readonly store: SessionStore
+  readonly sessionCache: SessionCache | undefined
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -46,5 +50,6 @@ export function createContext(deps: AppDeps): AppContext {
     logger: deps.logger,
     now: deps.now ?? Date.now,
     store,
+    sessionCache: deps.sessionCache,
   })
 }

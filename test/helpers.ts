@@ -1,10 +1,11 @@
 // Test harness: every test file gets its own PostgreSQL database and Redis key prefix, on the real
 // local servers, and removes both when it is done. Development data is never touched.
 
+import { expect } from 'bun:test'
 import type Redis from 'ioredis'
 import { createApp } from '../src/app'
 import { type Config, loadConfig } from '../src/config'
-import { type AppContext, createContext } from '../src/context'
+import { type AppContext, type AppDeps, createContext } from '../src/context'
 import { createDatabase, type Database } from '../src/db/client'
 import { ensureDatabase, migrateDatabase } from '../src/db/migrate'
 import { silentLogger } from '../src/lib/logger'
@@ -167,3 +168,64 @@ export async function registerUser(env: TestEnv, username: string, password = 'c
     throw new Error(`register ${username} failed: ${response.status} ${await response.text()}`)
   return (await response.json()) as { id: number; username: string }
 }
+
+/** Every key under a prefix (SCAN, never KEYS). */
+export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> {
+  const found = new Set<string>()
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    for (const key of keys) found.add(key)
+  } while (cursor !== '0')
+  return [...found]
+}
+
+/** A loopback TCP port nobody listens on right now: the OS picks it and we close it at once. */
+export function freePort(): number {
+  const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const { port } = listener
+  listener.stop(true)
+  return port
+}
+
+/**
+ * A second app over the same database, Redis, prefix and clock as `env`, with other settings
+ * (e.g. TRUSTED_ORIGINS) or other clients (e.g. a Redis on a dead port).
+ */
+export function createAppWith(
+  env: TestEnv,
+  overrides: Record<string, string> = {},
+  deps: Partial<Pick<AppDeps, 'redis' | 'db'>> = {},
+) {
+  return createApp({
+    config: testConfig(overrides.DATABASE_URL ?? env.databaseUrl, env.prefix, overrides),
+    db: deps.db ?? env.database.db,
+    redis: deps.redis ?? env.redis,
+    logger: silentLogger,
+    now: () => env.clock.now,
+  })
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; requestId: string; field?: string }
+}
+
+/**
+ * Asserts the one error shape: the status, JSON, a code, and a request id equal to the
+ * X-Request-Id header. Returns the parsed body.
+ */
+export async function expectError(response: Response, status: number, code?: string): Promise<ErrorBody> {
+  expect(response.status).toBe(status)
+  expect(response.headers.get('content-type') ?? '').toStartWith('application/json')
+  const body = (await response.json()) as ErrorBody
+  expect(typeof body.error?.code).toBe('string')
+  expect(typeof body.error.message).toBe('string')
+  expect(body.error.requestId).toBeTruthy()
+  expect(body.error.requestId).toBe(response.headers.get('x-request-id') ?? '')
+  if (code !== undefined) expect(body.error.code).toBe(code)
+  return body
+}
+
+/** The session token inside a `Cookie` header value made by loginAs. */
+export const tokenOf = (cookie: string) => cookie.slice(cookie.indexOf('=') + 1)

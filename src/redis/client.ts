@@ -23,5 +23,7 @@ export async function connectRedis(redis: Redis): Promise<void> {
 
 /** A connection of its own for blocking reads (XREAD BLOCK), which would stall shared traffic. */
 export function duplicateForBlocking(redis: Redis): Redis {
-  return redis.duplicate({ commandTimeout: undefined, enableOfflineQueue: true, maxRetriesPerRequest: null })
+  // In-flight reads fail at once when the connection drops, so the reader notices; new ones wait
+  // for the reconnect instead of failing in a tight loop.
+  return redis.duplicate({ commandTimeout: undefined, enableOfflineQueue: true, maxRetriesPerRequest: 0 })
 }

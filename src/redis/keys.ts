@@ -13,6 +13,10 @@ export interface RedisKeys {
   session(tokenHash: string): string
   /** Sorted set: a user's live session hashes, scored by absolute expiry (ms). */
   userSessions(userId: number): string
+  /** SCAN pattern matching every user's session index (ending everyone's sessions). */
+  readonly allUserSessions: string
+  /** The user id a `userSessions` key belongs to; undefined for any other key. */
+  userIdOfSessions(key: string): number | undefined
   /** Hash: a user's current permission set and its version, so late writers cannot roll it back. */
   userPermissions(userId: number): string
   /** String: marks an outbox row as applied, so a retried relay changes nothing twice. */
@@ -37,6 +41,13 @@ export function createRedisKeys(prefix: string): RedisKeys {
     sessionPrefix,
     session: (tokenHash: string) => `${sessionPrefix}${tokenHash}`,
     userSessions: (userId: number) => `${base}u:${userId}:s`,
+    // The prefix is restricted to characters that are not glob syntax (see config.ts).
+    allUserSessions: `${base}u:*:s`,
+    userIdOfSessions(key: string) {
+      if (!key.startsWith(`${base}u:`) || !key.endsWith(':s')) return undefined
+      const id = key.slice(base.length + 2, -2)
+      return /^\d{1,15}$/.test(id) ? Number(id) : undefined
+    },
     userPermissions: (userId: number) => `${base}u:${userId}:p`,
     outboxApplied: (outboxId: number) => `${base}ob:${outboxId}`,
     events: `${base}events`,

@@ -3,16 +3,23 @@
 import type { AppContext } from '../../context'
 import { withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
+import type { SessionCache } from '../sessions/cache'
 import { deleteSession, isSessionLive, needsTouch, readSession, type Session, touchSession } from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 
-export type Authenticate = (cookieValue: unknown) => Promise<Session | undefined>
+/**
+ * `fresh` skips the local cache. Permission checks use it, so a revoke made through any instance
+ * binds on the very next request everywhere; plain authentication accepts the cache, whose
+ * evictions trail a logout elsewhere by the event stream's delay (milliseconds).
+ */
+export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Promise<Session | undefined>
 
-export function createAuthenticator(ctx: AppContext): Authenticate {
+export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Authenticate {
   const { store, config, logger } = ctx
 
   // Expired sessions found on read are removed (and announced) off the request path.
   const endExpired = (session: Session, now: number) => {
+    cache?.delete(session.tokenHash)
     const reason = now >= session.expiresAt ? 'absolute_timeout' : 'idle_timeout'
     deleteSession(
       store,
@@ -22,22 +29,47 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
     ).catch((error) => logger.debug('expired session cleanup failed', { error: describeError(error) }))
   }
 
-  return async function authenticate(cookieValue) {
-    // Validated before it touches Redis or a log: anything but a 43-character base64url token is
-    // simply "no session".
-    if (!isWellFormedToken(cookieValue)) return undefined
-    const tokenHash = await hashToken(cookieValue)
+  /** Writes last-seen back at most once per touch interval; false when the session is gone. */
+  const touchIfDue = async (session: Session, now: number): Promise<boolean> => {
+    if (!needsTouch(store, session, now)) return true
+    const lastSeenAt = await withRedis(() => touchSession(store, session.tokenHash, now))
+    if (lastSeenAt === undefined) return false
+    session.lastSeenAt = lastSeenAt
+    return true
+  }
+
+  const fromRedis = async (tokenHash: string, now: number): Promise<Session | undefined> => {
+    const epoch = cache?.epoch ?? 0
     const session = await withRedis(() => readSession(store, tokenHash))
     if (!session) return undefined
-    const now = ctx.now()
     if (!isSessionLive(session, now, store.idleTimeoutMs)) {
       endExpired(session, now)
       return undefined
     }
-    if (needsTouch(store, session, now)) {
-      await withRedis(() => touchSession(store, tokenHash, now))
-      session.lastSeenAt = now
-    }
+    if (!(await touchIfDue(session, now))) return undefined
+    cache?.set(session, epoch)
     return session
+  }
+
+  return async function authenticate(cookieValue, fresh = false) {
+    // Validated before it touches Redis or a log: anything but a 43-character base64url token is
+    // simply "no session".
+    if (!isWellFormedToken(cookieValue)) return undefined
+    const tokenHash = await hashToken(cookieValue)
+    const now = ctx.now()
+    const cached = fresh ? undefined : cache?.get(tokenHash)
+    if (cached) {
+      if (now >= cached.expiresAt) {
+        endExpired(cached, now)
+        return undefined
+      }
+      // Idle by our copy's clock: another instance may have seen it since, so Redis decides.
+      if (now - cached.lastSeenAt < store.idleTimeoutMs) {
+        if (await touchIfDue(cached, now)) return cached
+        cache?.delete(tokenHash)
+        return undefined
+      }
+    }
+    return fromRedis(tokenHash, now)
   }
 }

@@ -4,6 +4,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { forbidden, unauthenticated } from '../../lib/errors'
+import { SESSION_SECURITY } from '../docs'
 import { hasPermission, type Permission } from '../permissions/catalogue'
 import type { Session } from '../sessions/store'
 import { type Authenticate, createAuthenticator } from './authenticate'
@@ -17,21 +18,21 @@ interface CookieJar {
  * must log in (401) rather than how the body should look (422). The outcome is kept per request,
  * so the `resolve` that hands the session to the handler costs no second lookup.
  */
-export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx)) {
+export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx, ctx.sessionCache)) {
   const outcomes = new WeakMap<Request, Promise<Session | undefined>>()
   const cookieName = ctx.config.cookieName
 
-  const sessionFor = (request: Request, cookie: CookieJar) => {
+  const sessionFor = (request: Request, cookie: CookieJar, fresh = false) => {
     let outcome = outcomes.get(request)
     if (!outcome) {
-      outcome = authenticate(cookie[cookieName]?.value)
+      outcome = authenticate(cookie[cookieName]?.value, fresh)
       outcomes.set(request, outcome)
     }
     return outcome
   }
 
-  const requireSession = async ({ request, cookie }: { request: Request; cookie: CookieJar }) => {
-    const session = await sessionFor(request, cookie)
+  const requireSession = async ({ request, cookie }: { request: Request; cookie: CookieJar }, fresh = false) => {
+    const session = await sessionFor(request, cookie, fresh)
     if (!session) throw unauthenticated()
     return session
   }
@@ -39,11 +40,14 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
   return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
     /** The session if there is a valid one, without failing when there is none (e.g. logout). */
     optionalAuth: {
+      // The empty requirement marks the cookie as optional in the OpenAPI spec.
+      detail: { security: [...SESSION_SECURITY, {}] },
       async resolve({ request, cookie }) {
         return { session: await sessionFor(request, cookie) }
       },
     },
     auth: {
+      detail: { security: SESSION_SECURITY },
       async transform(context) {
         await requireSession(context)
       },
@@ -52,12 +56,13 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
       },
     },
     permission: (permission: Permission) => ({
+      detail: { security: SESSION_SECURITY },
       async transform(context) {
-        const session = await requireSession(context)
+        const session = await requireSession(context, true)
         if (!hasPermission(session.permissions, permission)) throw forbidden(permission)
       },
       async resolve(context) {
-        return { session: await requireSession(context) }
+        return { session: await requireSession(context, true) }
       },
     }),
   })

@@ -111,6 +111,8 @@ async function upgradePasswordHash(ctx: AppContext, userId: number, password: st
 }
 
 export async function logout(ctx: AppContext, session: Session, ip: string, userAgent: string): Promise<boolean> {
+  // Other instances evict when the logout event reaches them; this one need not wait for it.
+  ctx.sessionCache?.delete(session.tokenHash)
   return withRedis(() =>
     deleteSession(
       ctx.store,

@@ -3,7 +3,8 @@
 
 import { dirname, join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
-import { Elysia } from 'elysia'
+import { unwrapSchema } from '@elysiajs/openapi/openapi'
+import { Elysia, type InternalRoute } from 'elysia'
 import type { Config } from '../../config'
 import { ErrorBody } from '../../lib/errors'
 
@@ -12,8 +13,37 @@ const ASSETS = new Set(['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32
 
 export const SESSION_SECURITY = [{ sessionCookie: [] }]
 
+const SPEC_PATH = '/swagger/json'
+
+interface SpecOperation {
+  requestBody?: { content?: Record<string, unknown> }
+}
+
+/**
+ * The generator lists request content only for named parsers; ours is a function (it enforces the
+ * 64 KiB limit and refuses forms), so every requestBody came out with empty `content`. Every body
+ * Tessera accepts is JSON: declare it, from the route's own schema.
+ */
+function declareJsonBodies(spec: unknown, routes: readonly InternalRoute[]): void {
+  const paths = (spec as { paths?: Record<string, Record<string, SpecOperation>> } | undefined)?.paths
+  if (!paths) return
+  for (const route of routes) {
+    const operation = paths[route.path]?.[route.method.toLowerCase()]
+    const schema = unwrapSchema(route.hooks?.body)
+    if (!operation?.requestBody || !schema || Object.keys(operation.requestBody.content ?? {}).length > 0) continue
+    operation.requestBody.content = { 'application/json': { schema } }
+  }
+}
+
 export function docs(config: Config) {
-  return new Elysia({ name: 'tessera.docs' })
+  const plugin = new Elysia({ name: 'tessera.docs' })
+  // Protected in the types, but it is what the OpenAPI plugin itself reads: every route of the app
+  // this plugin is mounted in, rebound by `use`.
+  const appRoutes = () => (plugin as unknown as { getGlobalRoutes(): InternalRoute[] }).getGlobalRoutes()
+  return plugin
+    .onAfterHandle(({ path, response }) => {
+      if (path === SPEC_PATH) declareJsonBodies(response, appRoutes())
+    })
     .get(
       '/swagger/assets/:file',
       ({ params, status }) => (ASSETS.has(params.file) ? Bun.file(join(ASSETS_DIR, params.file)) : status(404)),
@@ -22,7 +52,7 @@ export function docs(config: Config) {
     .use(
       openapi({
         path: '/swagger',
-        specPath: '/swagger/json',
+        specPath: SPEC_PATH,
         provider: 'swagger-ui',
         swagger: {
           cdn: '/swagger/assets/swagger-ui-bundle.js',
@@ -37,8 +67,9 @@ export function docs(config: Config) {
           info: {
             title: 'Tessera',
             version: '0.1.0',
+            // Also written unescaped into the page's <meta content="...">: no double quotes here.
             description:
-              'Session server: log in with a password, get an opaque session cookie; routes need nothing, a session (401 without), or a named permission (403 without). After POST /user/login in this page, "Try it out" sends the cookie automatically.',
+              'Session server: log in with a password, get an opaque session cookie; routes need nothing, a session (401 without), or a named permission (403 without). After POST /user/login in this page, the Try it out button sends the cookie automatically.',
           },
           tags: [
             { name: 'auth', description: 'Log in, log out, who am I' },

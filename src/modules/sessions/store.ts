@@ -99,14 +99,15 @@ end
 return perms
 `)
 
+// Returns the session's last-seen time after the call (-1 when the session is gone).
 const TOUCH = defineScript(`
 local r = redis.call('HMGET', KEYS[1], 'l', 'x')
-if not r[1] then return 0 end
+if not r[1] then return -1 end
 local now = tonumber(ARGV[1])
-if now - tonumber(r[1]) < tonumber(ARGV[3]) then return 0 end
+if now - tonumber(r[1]) < tonumber(ARGV[3]) then return tonumber(r[1]) end
 redis.call('HSET', KEYS[1], 'l', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(1, math.min(tonumber(ARGV[2]), tonumber(r[2]) - now))))
-return 1
+return now
 `)
 
 const DELETE = defineScript(`
@@ -298,15 +299,19 @@ export function needsTouch(store: SessionStore, session: Session, now: number): 
   return now - session.lastSeenAt >= store.touchIntervalMs
 }
 
-/** Records activity: last-seen time and a fresh idle TTL, never past the absolute expiry. */
-export async function touchSession(store: SessionStore, tokenHash: string, now: number): Promise<boolean> {
-  const result = await runScript(
+/**
+ * Records activity: last-seen time and a fresh idle TTL, never past the absolute expiry. Another
+ * instance may have touched it moments ago, in which case nothing is written. Returns the stored
+ * last-seen time afterwards, or undefined when the session no longer exists.
+ */
+export async function touchSession(store: SessionStore, tokenHash: string, now: number): Promise<number | undefined> {
+  const result = (await runScript(
     store.redis,
     TOUCH,
     [store.keys.session(tokenHash)],
     [int(now), int(store.idleTimeoutMs), int(store.touchIntervalMs)],
-  )
-  return result === 1
+  )) as number
+  return result < 0 ? undefined : result
 }
 
 /** Ends one session and announces it; false when it had already ended. */
@@ -441,4 +446,151 @@ export async function listUserSessions(store: SessionStore, userId: number, now:
     if (session && isSessionLive(session, now, store.idleTimeoutMs)) sessions.push(session)
   })
   return sessions.sort((a, b) => b.createdAt - a.createdAt)
+}
+
+// --- Session management: ending sessions by public id, rotating a token, ending everyone's. ---
+
+// KEYS: user index, events. The public id is found among this user's sessions only, so nobody can
+// end another user's session by guessing or copying its id.
+const DELETE_BY_PUBLIC_ID = defineScript(`
+local a = cjson.decode(ARGV[1])
+for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local key = a.prefix .. h
+  if redis.call('HGET', key, 'id') == a.publicId then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], h)
+    local ev = a.event
+    ev[#ev + 1] = a.hashField
+    ev[#ev + 1] = h
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(ev))
+    return h
+  end
+end
+return false
+`)
+
+/**
+ * Ends the session of `userId` whose public id is `publicId`, with its event, in one step. Returns
+ * the ended session's token hash (to tell whether it was the caller's own), or undefined.
+ */
+export async function deleteSessionByPublicId(
+  store: SessionStore,
+  input: { userId: number; publicId: string; event: EventInput; now: number },
+): Promise<string | undefined> {
+  const args = {
+    prefix: store.keys.sessionPrefix,
+    publicId: input.publicId,
+    maxlen: String(store.streamMaxLen),
+    event: withTime(input.event, input.now),
+    hashField: SESSION_HASH_FIELD,
+  }
+  const result = await runScript(
+    store.redis,
+    DELETE_BY_PUBLIC_ID,
+    [store.keys.userSessions(input.userId), store.keys.events],
+    [JSON.stringify(args)],
+  )
+  return typeof result === 'string' ? result : undefined
+}
+
+// KEYS: old session, new session, user index, events. The record moves to the new token's key
+// unchanged but for last-seen; the old key is gone in the same step, so no moment has both or none.
+const ROTATE = defineScript(`
+local a = cjson.decode(ARGV[1])
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return 0 end
+local expires
+for i = 1, #fields, 2 do
+  if fields[i] == 'x' then expires = tonumber(fields[i + 1]) end
+end
+if not expires or expires <= a.now then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[3], a.oldHash)
+redis.call('HSET', KEYS[2], unpack(fields))
+redis.call('HSET', KEYS[2], 'l', string.format('%d', a.now))
+redis.call('PEXPIRE', KEYS[2], string.format('%d', math.max(1, math.min(a.idle, expires - a.now))))
+redis.call('ZADD', KEYS[3], string.format('%d', expires), a.newHash)
+if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIREAT', KEYS[3], string.format('%d', expires)) end
+local ev = a.event
+ev[#ev + 1] = a.hashField
+ev[#ev + 1] = a.oldHash
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.maxlen, '*', unpack(ev))
+return 1
+`)
+
+/**
+ * Moves a live session to a new token (e.g. after a password change): same public id, permissions
+ * and absolute expiry, which a rotation must never extend. The old token is dead from this step
+ * on. Returns false when the session had already ended.
+ */
+export async function rotateSession(
+  store: SessionStore,
+  input: { session: Pick<Session, 'tokenHash' | 'userId'>; newTokenHash: string; event: EventInput; now: number },
+): Promise<boolean> {
+  const { session, newTokenHash, now } = input
+  const args = {
+    now,
+    idle: store.idleTimeoutMs,
+    oldHash: session.tokenHash,
+    newHash: newTokenHash,
+    maxlen: String(store.streamMaxLen),
+    event: withTime(input.event, now),
+    hashField: SESSION_HASH_FIELD,
+  }
+  const result = await runScript(
+    store.redis,
+    ROTATE,
+    [
+      store.keys.session(session.tokenHash),
+      store.keys.session(newTokenHash),
+      store.keys.userSessions(session.userId),
+      store.keys.events,
+    ],
+    [JSON.stringify(args)],
+  )
+  return result === 1
+}
+
+export interface RevokeEverySession {
+  /** Who ends them, and from where; recorded in each event. */
+  event: Omit<EventInput<Extract<AuthEvent, { type: 'all_sessions_revoked' }>>, 'type'>
+  /** Keep this session (the caller's own) alive. */
+  exceptTokenHash?: string
+  now: number
+}
+
+/**
+ * Ends every session of every user: one atomic step per user (found by SCAN over the per-user
+ * indexes, so no session key is ever enumerated), each with its own event naming the sessions it
+ * ended, then one `all_sessions_revoked` event. A login that lands while the sweep runs may survive
+ * it; it was made after the decision, with a valid password.
+ */
+export async function revokeEverySession(
+  store: SessionStore,
+  input: RevokeEverySession,
+): Promise<{ users: number; sessions: number }> {
+  let cursor = '0'
+  let users = 0
+  let sessions = 0
+  do {
+    const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.allUserSessions, 'COUNT', 500)
+    cursor = next
+    for (const key of keys) {
+      const userId = store.keys.userIdOfSessions(key)
+      if (userId === undefined) continue
+      const ended = await revokeUserSessions(store, {
+        userId,
+        exceptTokenHash: input.exceptTokenHash,
+        event: { ...input.event, type: 'user_sessions_revoked', subjectId: userId },
+        now: input.now,
+      })
+      // SCAN may return a key twice; the second pass ends nothing and is not counted.
+      if (ended > 0) {
+        users++
+        sessions += ended
+      }
+    }
+  } while (cursor !== '0')
+  await appendEvent(store, { ...input.event, type: 'all_sessions_revoked' }, input.now)
+  return { users, sessions }
 }

@@ -197,6 +197,7 @@ export async function changePermission(
     }),
   )
   const propagated = result.outboxId === undefined ? true : await relayNow(ctx, [result.outboxId])
+  ctx.sessionCache?.deleteUser(result.target.id)
   return {
     userId: result.target.id,
     username: result.target.username,

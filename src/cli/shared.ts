@@ -1,0 +1,87 @@
+// Boot helpers shared by the command-line entry points (server, audit consumer, audit tail).
+
+import type Redis from 'ioredis'
+import { type Config, ConfigError, loadConfig } from '../config'
+import { ensureDatabase, migrateDatabase } from '../db/migrate'
+import { connectRedis, createRedis } from '../redis/client'
+
+/** URLs are printed without their password. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+export function fatal(line: string): never {
+  console.error(line)
+  process.exit(1)
+}
+
+const START_HINT = 'start it, or run `docker compose up -d` for a local Redis and PostgreSQL'
+
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig(process.env)
+  } catch (error) {
+    if (error instanceof ConfigError) fatal(`tessera: invalid configuration: ${error.message}`)
+    throw error
+  }
+}
+
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: Timer | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000}s`)), ms)
+  })
+  try {
+    return await Promise.race([work, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Creates and migrates the database, or exits with one line naming the URL. */
+export async function prepareDatabaseOrExit(config: Config): Promise<void> {
+  try {
+    await within(
+      8_000,
+      ensureDatabase(config.databaseUrl).then(() => migrateDatabase(config.databaseUrl)),
+    )
+  } catch (error) {
+    fatal(
+      `tessera: cannot prepare PostgreSQL at ${redact(config.databaseUrl)} (${(error as Error).message}); ${START_HINT}`,
+    )
+  }
+}
+
+/**
+ * Connects to Redis, or exits with one line naming the URL. Once connected, the client reconnects
+ * forever: an outage after boot is answered with 503s, not an exit.
+ */
+export async function connectRedisOrExit(config: Config): Promise<Redis> {
+  const redis = createRedis(config.redisUrl, { retryStrategy: (n) => (n > 3 ? null : 200) })
+  redis.on('error', () => {})
+  try {
+    await within(5_000, connectRedis(redis))
+  } catch (error) {
+    fatal(`tessera: cannot reach Redis at ${redact(config.redisUrl)} (${(error as Error).message}); ${START_HINT}`)
+  }
+  redis.options.retryStrategy = (attempt) => Math.min(50 * 2 ** attempt, 1_000)
+  return redis
+}
+
+/** Runs `stop` once on SIGTERM or SIGINT, then exits. */
+export function onShutdown(stop: (signal: string) => Promise<void>): void {
+  let stopping = false
+  const handler = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    stop(signal).finally(() => process.exit(0))
+  }
+  process.on('SIGTERM', () => handler('SIGTERM'))
+  process.on('SIGINT', () => handler('SIGINT'))
+}

@@ -1,0 +1,147 @@
+// The audit consumer: reads the event stream as a consumer group and records every entry in
+// PostgreSQL, acknowledging only after the rows are committed. A crash between commit and XACK
+// replays the entry, and the unique stream_id makes the replay a no-op: exactly once in effect.
+
+import type Redis from 'ioredis'
+import type { Db } from '../../db/client'
+import { auditEvents } from '../../db/schema'
+import { withPostgres } from '../../lib/errors'
+import { describeError, type Logger } from '../../lib/logger'
+import { decodeEvent } from '../../redis/events'
+import type { RedisKeys } from '../../redis/keys'
+
+export const AUDIT_GROUP = 'audit'
+
+export interface AuditConsumerOptions {
+  /** A dedicated connection (XREADGROUP BLOCK). */
+  redis: Redis
+  db: Db
+  keys: RedisKeys
+  logger: Logger
+  signal: AbortSignal
+  consumer: string
+  /** Entries pending this long with another (presumably dead) consumer are claimed. */
+  claimIdleMs: number
+  batchSize?: number
+  blockMs?: number
+  /** Called after each batch is committed and acknowledged (tests, metrics). */
+  onBatch?: (count: number) => void
+}
+
+type Entry = [id: string, fields: string[]]
+
+function toRow(id: string, fields: string[]) {
+  const event = decodeEvent(fields)
+  if (!event) {
+    // Kept, not dropped: an entry we cannot read is still part of the record.
+    const raw: Record<string, string> = {}
+    for (let i = 0; i + 1 < fields.length; i += 2) raw[fields[i] as string] = fields[i + 1] as string
+    return { streamId: id, type: 'unreadable', at: new Date(Number(id.split('-')[0])), data: raw }
+  }
+  const { type, at, actorId, subjectId, ...data } = event
+  return {
+    streamId: id,
+    type,
+    at: new Date(at),
+    actorId: actorId || null,
+    subjectId: subjectId || null,
+    data,
+  }
+}
+
+async function record(options: AuditConsumerOptions, entries: Entry[]): Promise<void> {
+  const live = entries.filter(([, fields]) => fields !== null)
+  if (live.length > 0) {
+    await withPostgres(() =>
+      options.db
+        .insert(auditEvents)
+        .values(live.map(([id, fields]) => toRow(id, fields)))
+        .onConflictDoNothing({ target: auditEvents.streamId }),
+    )
+  }
+  // Acknowledged only now that the rows are committed.
+  await options.redis.xack(options.keys.events, AUDIT_GROUP, ...entries.map(([id]) => id))
+  options.onBatch?.(entries.length)
+}
+
+/** Creates the group at the start of the stream (so nothing already written is skipped). */
+export async function ensureAuditGroup(redis: Redis, keys: RedisKeys): Promise<void> {
+  try {
+    await redis.xgroup('CREATE', keys.events, AUDIT_GROUP, '0', 'MKSTREAM')
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.startsWith('BUSYGROUP')) throw error
+  }
+}
+
+type GroupReply = [stream: string, entries: Entry[]][] | null
+
+async function readGroup(options: AuditConsumerOptions, from: '0' | '>'): Promise<Entry[]> {
+  const { redis, keys, consumer, batchSize = 200, blockMs = 1_000 } = options
+  const args = ['GROUP', AUDIT_GROUP, consumer, 'COUNT', batchSize] as const
+  const reply = (
+    from === '0'
+      ? await redis.xreadgroup(...args, 'STREAMS', keys.events, '0')
+      : await redis.xreadgroup(...args, 'BLOCK', blockMs, 'STREAMS', keys.events, '>')
+  ) as GroupReply
+  return reply?.[0]?.[1] ?? []
+}
+
+/** Replays this consumer's own pending entries (delivered before a crash, never acknowledged). */
+async function replayOwnPending(options: AuditConsumerOptions): Promise<void> {
+  for (;;) {
+    const entries = await readGroup(options, '0')
+    if (entries.length === 0) return
+    await record(options, entries)
+  }
+}
+
+/** Takes over entries left pending by consumers that stopped (XAUTOCLAIM) and records them. */
+async function claimAbandoned(options: AuditConsumerOptions): Promise<void> {
+  const { redis, keys, consumer, claimIdleMs, batchSize = 200, logger } = options
+  let cursor = '0-0'
+  do {
+    const [next, entries, deleted] = (await redis.xautoclaim(
+      keys.events,
+      AUDIT_GROUP,
+      consumer,
+      claimIdleMs,
+      cursor,
+      'COUNT',
+      batchSize,
+    )) as [string, Entry[], string[]]
+    cursor = next
+    const readable = entries.filter((entry): entry is Entry => Array.isArray(entry?.[1]))
+    if (readable.length > 0) await record(options, readable)
+    if (deleted?.length) {
+      logger.warn('audit entries trimmed before they were recorded', { count: deleted.length })
+      await redis.xack(keys.events, AUDIT_GROUP, ...deleted)
+    }
+  } while (cursor !== '0-0')
+}
+
+/** Runs until the signal aborts; the batch in hand is always finished first. */
+export async function runAuditConsumer(options: AuditConsumerOptions): Promise<void> {
+  const { redis, keys, logger, signal, claimIdleMs } = options
+  let ready = false
+  let lastClaim = 0
+  while (!signal.aborted) {
+    try {
+      if (!ready) {
+        await ensureAuditGroup(redis, keys)
+        await replayOwnPending(options)
+        ready = true
+      }
+      if (Date.now() - lastClaim >= Math.max(1_000, claimIdleMs / 2)) {
+        await claimAbandoned(options)
+        lastClaim = Date.now()
+      }
+      const entries = await readGroup(options, '>')
+      if (entries.length > 0) await record(options, entries)
+    } catch (error) {
+      if (signal.aborted) break
+      ready = false
+      logger.warn('audit consumer retrying', { error: describeError(error) })
+      await Bun.sleep(500)
+    }
+  }
+}

@@ -1,0 +1,105 @@
+// Listing and ending sessions, for their owner and for administrators. Every ending is one Lua
+// step in Redis with the event that announces it; this instance's cache forgets it at once, the
+// others when their event tailer reads the event.
+
+import type { AppContext } from '../../context'
+import { AppError, withRedis } from '../../lib/errors'
+import { deleteSessionByPublicId, listUserSessions, revokeUserSessions, type Session } from './store'
+
+/** Client facts recorded with each event. */
+export interface Actor {
+  id: number
+  ip: string
+  userAgent: string
+}
+
+export interface SessionView {
+  id: string
+  createdAt: string
+  lastSeenAt: string
+  expiresAt: string
+  ip: string
+  userAgent: string
+  current: boolean
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** What a listing may show: built field by field, so the token hash can never slip through. */
+export function toSessionView(session: Session, currentTokenHash: string | undefined): SessionView {
+  return {
+    id: session.publicId,
+    createdAt: iso(session.createdAt),
+    lastSeenAt: iso(session.lastSeenAt),
+    expiresAt: iso(session.expiresAt),
+    ip: session.ip,
+    userAgent: session.userAgent,
+    current: session.tokenHash === currentTokenHash,
+  }
+}
+
+export async function listSessions(
+  ctx: AppContext,
+  userId: number,
+  currentTokenHash: string | undefined,
+): Promise<SessionView[]> {
+  const sessions = await withRedis(() => listUserSessions(ctx.store, userId, ctx.now()))
+  return sessions.map((session) => toSessionView(session, currentTokenHash))
+}
+
+export const sessionNotFound = () => new AppError(404, 'session_not_found', 'No such session.')
+
+/** Ends one of `userId`'s sessions by public id; 404 when that user has no such session. */
+export async function endSession(
+  ctx: AppContext,
+  input: { userId: number; publicId: string; actor: Actor; reason: string },
+): Promise<{ tokenHash: string }> {
+  const { userId, actor } = input
+  const tokenHash = await withRedis(() =>
+    deleteSessionByPublicId(ctx.store, {
+      userId,
+      publicId: input.publicId,
+      event: {
+        type: 'session_revoked',
+        reason: input.reason,
+        instance: ctx.config.instanceId,
+        actorId: actor.id,
+        subjectId: userId,
+        ip: actor.ip,
+        userAgent: actor.userAgent,
+      },
+      now: ctx.now(),
+    }),
+  )
+  if (!tokenHash) throw sessionNotFound()
+  ctx.sessionCache?.delete(tokenHash)
+  return { tokenHash }
+}
+
+/** Ends all of `userId`'s sessions but `exceptTokenHash`; returns how many ended. */
+export async function endUserSessions(
+  ctx: AppContext,
+  input: { userId: number; exceptTokenHash?: string; actor: Actor; reason: string },
+): Promise<number> {
+  const { userId, actor } = input
+  const ended = await withRedis(() =>
+    revokeUserSessions(ctx.store, {
+      userId,
+      exceptTokenHash: input.exceptTokenHash,
+      // Recorded even when nothing was live: the decision is worth an audit line of its own.
+      always: true,
+      event: {
+        type: 'user_sessions_revoked',
+        reason: input.reason,
+        instance: ctx.config.instanceId,
+        actorId: actor.id,
+        subjectId: userId,
+        ip: actor.ip,
+        userAgent: actor.userAgent,
+      },
+      now: ctx.now(),
+    }),
+  )
+  ctx.sessionCache?.deleteUser(userId)
+  return Math.max(0, ended)
+}

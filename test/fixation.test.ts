@@ -1,0 +1,76 @@
+// Session fixation (ASVS 7.2.4): every login issues a new token, and whatever session cookie came
+// with the login is ended, whoever it belonged to; garbage cookies are ignored.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { call, createTestEnv, loginAs, registerUser, sessionTokenFrom, type TestEnv, tokenOf } from './helpers'
+
+let env: TestEnv
+let name: string
+beforeAll(async () => {
+  env = await createTestEnv('fixation')
+  name = env.config.cookieName
+  await registerUser(env, 'alice', 'alice-password-1')
+  await registerUser(env, 'bruno', 'bruno-password-1')
+})
+afterAll(async () => {
+  await env.close()
+})
+
+async function loginSending(username: string, password: string, cookie: string) {
+  const response = await call(env.app, 'POST', '/user/login', { body: { username, password }, cookie })
+  expect(response.status).toBe(200)
+  const token = sessionTokenFrom(response, name)
+  expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  return token as string
+}
+
+const me = (token: string) => call(env.app, 'GET', '/user/me', { cookie: `${name}=${token}` })
+
+describe('session fixation', () => {
+  test("logging in as A while sending B's cookie: a new token, and B's session is ended", async () => {
+    const bruno = await loginAs(env, 'bruno', 'bruno-password-1')
+    expect((await me(tokenOf(bruno))).status).toBe(200)
+
+    const alice = await loginSending('alice', 'alice-password-1', bruno)
+    expect(alice).not.toBe(tokenOf(bruno))
+    expect((await me(tokenOf(bruno))).status).toBe(401)
+    const who = await me(alice)
+    expect(who.status).toBe(200)
+    expect(((await who.json()) as { username: string }).username).toBe('alice')
+  })
+
+  test("logging in again with A's old cookie: a new token, and the old one is dead", async () => {
+    const old = tokenOf(await loginAs(env, 'alice', 'alice-password-1'))
+    const fresh = await loginSending('alice', 'alice-password-1', `${name}=${old}`)
+    expect(fresh).not.toBe(old)
+    expect((await me(old)).status).toBe(401)
+    expect((await me(fresh)).status).toBe(200)
+  })
+
+  test('an attacker-chosen token that was never issued is not adopted', async () => {
+    const planted = 'A'.repeat(43)
+    const issued = await loginSending('alice', 'alice-password-1', `${name}=${planted}`)
+    expect(issued).not.toBe(planted)
+    expect((await me(planted)).status).toBe(401)
+    expect((await me(issued)).status).toBe(200)
+  })
+
+  test('garbage and foreign cookies sent along are ignored', async () => {
+    const cookies = [
+      `${name}=*`,
+      `${name}=not-a-token`,
+      `${name}=${'x'.repeat(5000)}`,
+      `${name}={"a":1}`,
+      'connect.sid=s%3Aabc.def; other=1',
+      `sid=${'B'.repeat(43)}; ${name}=%E0%A4%A`,
+    ]
+    const issued = new Set<string>()
+    for (const cookie of cookies) {
+      const token = await loginSending('bruno', 'bruno-password-1', cookie)
+      issued.add(token)
+      expect((await me(token)).status).toBe(200)
+    }
+    expect(issued.size).toBe(cookies.length)
+  })
+
+})

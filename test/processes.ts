@@ -1,0 +1,187 @@
+// Real processes on loopback for multi-instance and fault tests: Tessera servers, audit consumers
+// and test-owned redis-server instances. Every process is stopped by the PID it was started with.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import { ADMIN_PASSWORD } from './helpers'
+
+const ROOT = join(import.meta.dir, '..')
+
+/** A port nothing listens on right now (the OS picks it, we release it). */
+export function freePort(): number {
+  const server = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
+  const port = server.port
+  server.stop(true)
+  return port
+}
+
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    await Bun.sleep(25)
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+}
+
+export interface ServerProcess {
+  url: string
+  port: number
+  proc: Subprocess
+  stop(): Promise<void>
+  output(): string
+}
+
+function collect(stream: ReadableStream<Uint8Array> | null | undefined, into: string[]) {
+  if (!stream) return
+  const reader = stream.getReader()
+  const decoder = new TextDecoder()
+  const pump = async (): Promise<void> => {
+    const { done, value } = await reader.read()
+    if (done) return
+    into.push(decoder.decode(value))
+    return pump()
+  }
+  pump().catch(() => {})
+}
+
+/** Environment for a spawned Tessera process: only what it needs, nothing from the developer's shell. */
+export function processEnv(vars: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    NODE_ENV: 'test',
+    ADMIN_PASSWORD,
+    LOG_LEVEL: 'warn',
+    COOKIE_SECURE: 'false',
+    HOST: '127.0.0.1',
+    ...vars,
+  }
+}
+
+async function stopProcess(proc: Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  proc.kill('SIGTERM')
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)])
+  if (!exited) proc.kill('SIGKILL')
+  await proc.exited
+}
+
+/** Starts `bun src/index.ts` and waits until /healthz answers. */
+export async function startServer(vars: Record<string, string>): Promise<ServerProcess> {
+  const port = Number(vars.PORT ?? freePort())
+  const lines: string[] = []
+  const proc = Bun.spawn(['bun', 'src/index.ts'], {
+    cwd: ROOT,
+    env: processEnv({ ...vars, PORT: String(port) }),
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  collect(proc.stdout, lines)
+  collect(proc.stderr, lines)
+  const url = `http://127.0.0.1:${port}`
+  try {
+    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 20_000, `server on ${url}`)
+  } catch (error) {
+    await stopProcess(proc)
+    throw new Error(`${(error as Error).message}\n${lines.join('')}`)
+  }
+  return { url, port, proc, stop: () => stopProcess(proc), output: () => lines.join('') }
+}
+
+/** Starts a CLI entry point (e.g. src/cli/audit.ts) without waiting for anything. */
+export function startCli(entry: string, vars: Record<string, string>) {
+  const lines: string[] = []
+  const proc = Bun.spawn(['bun', entry], { cwd: ROOT, env: processEnv(vars), stdout: 'pipe', stderr: 'pipe' })
+  collect(proc.stdout, lines)
+  collect(proc.stderr, lines)
+  return { proc, stop: () => stopProcess(proc), output: () => lines.join('') }
+}
+
+export interface RedisProcess {
+  port: number
+  url: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Stops the server and removes its data directory. */
+  destroy(): Promise<void>
+}
+
+/**
+ * A test-owned redis-server on its own port. With `persistent`, it keeps an append-only file in a
+ * temporary directory, so data survives stop/start like a production Redis with AOF.
+ */
+export function redisServer(port: number, { persistent = false } = {}): RedisProcess {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'))
+  let proc: Subprocess | undefined
+  const url = `redis://127.0.0.1:${port}/0`
+  const ping = async () => {
+    const socket = await Bun.connect({ hostname: '127.0.0.1', port, socket: { data() {} } })
+    socket.end()
+    return true
+  }
+  return {
+    port,
+    url,
+    async start() {
+      const args = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
+      args.push('--appendonly', persistent ? 'yes' : 'no')
+      if (persistent) args.push('--appendfsync', 'always')
+      proc = Bun.spawn(args, { stdout: 'ignore', stderr: 'ignore' })
+      await waitFor(ping, 10_000, `redis-server on ${port}`)
+    },
+    async stop() {
+      if (proc) await stopProcess(proc)
+      proc = undefined
+    },
+    async destroy() {
+      if (proc) await stopProcess(proc)
+      proc = undefined
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Sends a request to a real server, the way curl would (no Origin header). */
+export async function http(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; cookie?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {}
+  if (options.body !== undefined) headers['content-type'] = 'application/json'
+  if (options.cookie) headers.cookie = options.cookie
+  return fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+  })
+}
+
+/** Logs in through a real server; returns the Cookie header value (plain-http cookie name `sid`). */
+export async function loginVia(baseUrl: string, username: string, password: string): Promise<string> {
+  const response = await http(baseUrl, 'POST', '/user/login', { body: { username, password } })
+  if (response.status !== 200) throw new Error(`login ${username} via ${baseUrl}: ${response.status}`)
+  const pair = response.headers.getSetCookie()[0]?.split(';')[0]
+  if (!pair) throw new Error('no cookie set')
+  return pair
+}
+
+/** Polls until `request` answers `status`; returns the milliseconds it took. */
+export async function msUntilStatus(
+  request: () => Promise<Response>,
+  status: number,
+  timeoutMs: number,
+): Promise<number> {
+  const started = performance.now()
+  for (;;) {
+    const response = await request()
+    await response.arrayBuffer()
+    const elapsed = performance.now() - started
+    if (response.status === status) return elapsed
+    if (elapsed > timeoutMs) throw new Error(`still ${response.status} after ${timeoutMs} ms (wanted ${status})`)
+  }
+}
