@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { BODY_LIMIT_BYTES } from '../src/lib/http'
-import { type CallOptions, call as send, createTestEnv, expectError, registerUser, type TestEnv } from './helpers'
+import { type CallOptions, createTestEnv, expectError, registerUser, call as send, type TestEnv } from './helpers'
 
 let env: TestEnv
 let server: { stop(closeActiveConnections?: boolean): unknown } | undefined
@@ -210,9 +210,7 @@ describe('username and password rules', () => {
       )
       expect(error.error.field).toBe('username')
     }
-    expect((await call('POST', '/user', { body: { username: 'a.b-c_9', password: 'long-enough-1' } })).status).toBe(
-      201,
-    )
+    expect((await call('POST', '/user', { body: { username: 'a.b-c_9', password: 'long-enough-1' } })).status).toBe(201)
   })
 
   test('passwords too short or over 256 characters are 422 naming the field, at register and login', async () => {

@@ -51,9 +51,13 @@ describe('Origin check on state-changing requests', () => {
     // None of it happened: the session lives, the user was not created, the grant not made.
     const me = await call(env.app, 'GET', '/user/me', { cookie: admin })
     expect(me.status).toBe(200)
-    expect((await call(env.app, 'POST', '/user', { body: { username: 'mallory', password: 'mallory-password' } })).status).toBe(201)
+    expect(
+      (await call(env.app, 'POST', '/user', { body: { username: 'mallory', password: 'mallory-password' } })).status,
+    ).toBe(201)
     const lena = await loginAs(env, 'lena', 'lena-password-1')
-    const lenaMe = (await (await call(env.app, 'GET', '/user/me', { cookie: lena })).json()) as { permissions: string[] }
+    const lenaMe = (await (await call(env.app, 'GET', '/user/me', { cookie: lena })).json()) as {
+      permissions: string[]
+    }
     expect(lenaMe.permissions).toEqual([])
   })
 

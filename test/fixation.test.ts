@@ -72,5 +72,4 @@ describe('session fixation', () => {
     }
     expect(issued.size).toBe(cookies.length)
   })
-
 })

@@ -185,3 +185,75 @@ export async function msUntilStatus(
     if (elapsed > timeoutMs) throw new Error(`still ${response.status} after ${timeoutMs} ms (wanted ${status})`)
   }
 }
+
+export interface TcpProxy {
+  port: number
+  /** Drops every connection and refuses new ones, as a network partition would. */
+  cut(): void
+  restore(): void
+  close(): void
+}
+
+/** A loopback TCP proxy the test can cut, to partition one process from Redis but not the test. */
+export function tcpProxy(targetPort: number): TcpProxy {
+  let open = true
+  type Pair = { client: Bun.Socket<Pair>; upstream?: Bun.Socket<undefined>; pending: Uint8Array[] }
+  const pairs = new Set<Pair>()
+  const listener = Bun.listen<Pair>({
+    hostname: '127.0.0.1',
+    port: 0,
+    socket: {
+      async open(client) {
+        if (!open) {
+          client.terminate()
+          return
+        }
+        const pair: Pair = { client, pending: [] }
+        client.data = pair
+        pairs.add(pair)
+        try {
+          pair.upstream = await Bun.connect({
+            hostname: '127.0.0.1',
+            port: targetPort,
+            socket: {
+              data: (_s, chunk) => void client.write(chunk),
+              close: () => void client.end(),
+              error: () => void client.end(),
+            },
+          })
+          for (const chunk of pair.pending) pair.upstream.write(chunk)
+          pair.pending = []
+        } catch {
+          client.end()
+        }
+      },
+      data(client, chunk) {
+        const pair = client.data
+        if (pair.upstream) pair.upstream.write(chunk)
+        else pair.pending.push(new Uint8Array(chunk))
+      },
+      close(client) {
+        client.data?.upstream?.end()
+        pairs.delete(client.data)
+      },
+    },
+  })
+  return {
+    port: listener.port,
+    cut() {
+      open = false
+      for (const pair of pairs) {
+        pair.client.terminate()
+        pair.upstream?.terminate()
+      }
+      pairs.clear()
+    },
+    restore() {
+      open = true
+    },
+    close() {
+      this.cut()
+      listener.stop(true)
+    },
+  }
+}

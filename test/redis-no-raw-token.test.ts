@@ -4,16 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type Redis from 'ioredis'
 import { hashToken } from '../src/modules/sessions/token'
-import {
-  ADMIN_PASSWORD,
-  call,
-  createTestEnv,
-  loginAs,
-  registerUser,
-  scanKeys,
-  type TestEnv,
-  tokenOf,
-} from './helpers'
+import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, scanKeys, type TestEnv, tokenOf } from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {

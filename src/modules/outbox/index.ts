@@ -16,7 +16,15 @@ import { appendEventOnce, type EventInput, revokeUserSessions, setUserPermission
 export type OutboxMessage =
   | { kind: 'event'; at: number; event: EventInput }
   | { kind: 'permissions'; at: number; userId: number; version: number; permissions: string[]; event: EventInput }
-  | { kind: 'revoke_user'; at: number; userId: number; event: EventInput; always: boolean }
+  | {
+      kind: 'revoke_user'
+      at: number
+      userId: number
+      event: EventInput
+      always: boolean
+      /** A session to keep, e.g. the one a password change rotated to this token hash. */
+      exceptTokenHash?: string
+    }
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
@@ -46,6 +54,7 @@ async function applyMessage(ctx: AppContext, id: number, message: OutboxMessage)
     case 'revoke_user':
       await revokeUserSessions(store, {
         userId: message.userId,
+        exceptTokenHash: message.exceptTokenHash,
         event: message.event,
         now: message.at,
         always: message.always,

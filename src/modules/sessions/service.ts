@@ -4,7 +4,13 @@
 
 import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
-import { deleteSessionByPublicId, listUserSessions, revokeUserSessions, type Session } from './store'
+import {
+  deleteSessionByPublicId,
+  listUserSessions,
+  revokeEverySession,
+  revokeUserSessions,
+  type Session,
+} from './store'
 
 /** Client facts recorded with each event. */
 export interface Actor {
@@ -102,4 +108,28 @@ export async function endUserSessions(
   )
   ctx.sessionCache?.deleteUser(userId)
   return Math.max(0, ended)
+}
+
+/** Ends every session of every user but the caller's own current one (superuser only, see admin). */
+export async function endEverySession(
+  ctx: AppContext,
+  input: { actor: Actor; exceptTokenHash: string; reason: string },
+): Promise<{ users: number; sessions: number }> {
+  const { actor } = input
+  const result = await withRedis(() =>
+    revokeEverySession(ctx.store, {
+      exceptTokenHash: input.exceptTokenHash,
+      event: {
+        reason: input.reason,
+        instance: ctx.config.instanceId,
+        actorId: actor.id,
+        subjectId: 0,
+        ip: actor.ip,
+        userAgent: actor.userAgent,
+      },
+      now: ctx.now(),
+    }),
+  )
+  ctx.sessionCache?.clear()
+  return result
 }

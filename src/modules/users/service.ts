@@ -210,7 +210,7 @@ export async function changePermission(
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 /** The last superuser cannot lose the role: there would be nobody left to administer the system. */
-async function assertAnotherSuperuser(tx: Tx, losingUserId: number): Promise<void> {
+export async function assertAnotherSuperuser(tx: Tx, losingUserId: number): Promise<void> {
   const [row] = await tx
     .select({ count: sql<number>`count(*)::int` })
     .from(grants)

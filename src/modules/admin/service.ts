@@ -1,0 +1,232 @@
+// Administration of accounts: list, read, disable, enable, delete. Changes that must end sessions
+// go through the outbox in the same transaction and are relayed before the request answers.
+
+import { and, asc, eq, gt, ilike, inArray, sql } from 'drizzle-orm'
+import type { AppContext } from '../../context'
+import type { Db } from '../../db/client'
+import { grants, users } from '../../db/schema'
+import { AppError, withPostgres } from '../../lib/errors'
+import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
+import type { Actor } from '../sessions/service'
+import { assertAnotherSuperuser } from '../users/service'
+
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+export interface AdminUserView {
+  id: number
+  username: string
+  disabled: boolean
+  permissions: string[]
+  createdAt: string
+  updatedAt: string
+}
+
+const userNotFound = () => new AppError(404, 'user_not_found', 'No such user.')
+const protectedSuperuser = () =>
+  new AppError(403, 'protected_superuser', 'A superuser can be disabled or deleted only by itself.')
+
+const userColumns = {
+  id: users.id,
+  username: users.username,
+  disabled: users.disabled,
+  createdAt: users.createdAt,
+  updatedAt: users.updatedAt,
+  permissions: sql<
+    string[]
+  >`coalesce(array_agg(${grants.permission} order by ${grants.permission}) filter (where ${grants.permission} is not null), '{}')`,
+}
+
+function toView(row: {
+  id: number
+  username: string
+  disabled: boolean
+  permissions: string[]
+  createdAt: Date
+  updatedAt: Date
+}): AdminUserView {
+  return {
+    id: row.id,
+    username: row.username,
+    disabled: row.disabled,
+    permissions: row.permissions,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  }
+}
+
+/** LIKE wildcards in a search string match themselves. */
+const likeEscape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+export interface UserQuery {
+  q?: string
+  disabled?: boolean
+  after?: number
+  limit?: number
+}
+
+/** One page of users ordered by id (keyset pagination: stable while users are added or removed). */
+export async function listUsers(
+  ctx: AppContext,
+  query: UserQuery,
+): Promise<{ users: AdminUserView[]; nextAfter: number | null }> {
+  const limit = query.limit ?? 50
+  const rows = await withPostgres(() =>
+    ctx.db
+      .select(userColumns)
+      .from(users)
+      .leftJoin(grants, eq(grants.userId, users.id))
+      .where(
+        and(
+          query.q ? ilike(users.username, `%${likeEscape(query.q)}%`) : undefined,
+          query.disabled === undefined ? undefined : eq(users.disabled, query.disabled),
+          query.after === undefined ? undefined : gt(users.id, query.after),
+        ),
+      )
+      .groupBy(users.id)
+      .orderBy(asc(users.id))
+      .limit(limit + 1),
+  )
+  const page = rows.slice(0, limit).map(toView)
+  return { users: page, nextAfter: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null }
+}
+
+async function findUser(db: Db | Tx, userId: number): Promise<AdminUserView | undefined> {
+  const [row] = await db
+    .select(userColumns)
+    .from(users)
+    .leftJoin(grants, eq(grants.userId, users.id))
+    .where(eq(users.id, userId))
+    .groupBy(users.id)
+  return row ? toView(row) : undefined
+}
+
+export async function getUser(ctx: AppContext, userId: number): Promise<AdminUserView> {
+  const user = await withPostgres(() => findUser(ctx.db, userId))
+  if (!user) throw userNotFound()
+  return user
+}
+
+/** Which of these users hold superuser. */
+export async function superusersAmong(db: Db | Tx, userIds: number[]): Promise<Set<number>> {
+  const rows = await db
+    .select({ userId: grants.userId })
+    .from(grants)
+    .where(and(eq(grants.permission, 'superuser'), inArray(grants.userId, userIds)))
+  return new Set(rows.map((r) => r.userId))
+}
+
+/**
+ * Locks the target, and every superuser first, so that two superusers removing themselves at the
+ * same moment serialise and the second one sees that it is the last. NO KEY UPDATE: it does not
+ * block the key-share locks that grant inserts take on the granting user.
+ */
+async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boolean) {
+  await tx
+    .select({ id: users.id })
+    .from(users)
+    .where(inArray(users.id, tx.select({ id: grants.userId }).from(grants).where(eq(grants.permission, 'superuser'))))
+    .orderBy(asc(users.id))
+    .for('no key update')
+  const [target] = await tx
+    .select({ id: users.id, username: users.username, disabled: users.disabled })
+    .from(users)
+    .where(eq(users.id, userId))
+    .for(forDelete ? 'update' : 'no key update')
+  if (!target) throw userNotFound()
+  if ((await superusersAmong(tx, [userId])).has(userId)) {
+    // The rule of POST /user/unassign, applied to disabling and deleting.
+    if (actor.id !== userId) throw protectedSuperuser()
+    await assertAnotherSuperuser(tx, userId)
+  }
+  return target
+}
+
+function eventFields(ctx: AppContext, actor: Actor, userId: number) {
+  return {
+    instance: ctx.config.instanceId,
+    actorId: actor.id,
+    subjectId: userId,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+  }
+}
+
+/** Disables (ending every session at once) or enables an account. */
+export async function setUserDisabled(
+  ctx: AppContext,
+  input: { userId: number; disabled: boolean; actor: Actor },
+): Promise<{ user: AdminUserView; changed: boolean; propagated: boolean }> {
+  const { userId, disabled, actor } = input
+  const at = ctx.now()
+  const result = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      // Enabling needs no protection: it takes nothing away from anyone.
+      const target = disabled
+        ? await lockTarget(tx, userId, actor, false)
+        : (await tx.select().from(users).where(eq(users.id, userId)).for('no key update'))[0]
+      if (!target) throw userNotFound()
+      let outboxId: number | undefined
+      if (target.disabled !== disabled) {
+        await tx.update(users).set({ disabled, updatedAt: new Date() }).where(eq(users.id, userId))
+        const message: OutboxMessage = disabled
+          ? { kind: 'revoke_user', at, userId, always: true, event: { type: 'user_disabled', ...eventFields(ctx, actor, userId) } }
+          : { kind: 'event', at, event: { type: 'user_enabled', ...eventFields(ctx, actor, userId) } }
+        outboxId = await enqueueOutbox(tx, message)
+      }
+      const user = await findUser(tx, userId)
+      if (!user) throw userNotFound()
+      return { user, outboxId }
+    }),
+  )
+  const propagated = result.outboxId === undefined ? true : await relayNow(ctx, [result.outboxId])
+  if (disabled) ctx.sessionCache?.deleteUser(userId)
+  return { user: result.user, changed: result.outboxId !== undefined, propagated }
+}
+
+/** Deletes an account (its grants go with it) and ends every session it had. */
+export async function deleteUser(
+  ctx: AppContext,
+  input: { userId: number; actor: Actor },
+): Promise<{ id: number; username: string; propagated: boolean }> {
+  const { userId, actor } = input
+  const at = ctx.now()
+  const result = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      const target = await lockTarget(tx, userId, actor, true)
+      await tx.delete(users).where(eq(users.id, userId))
+      const outboxId = await enqueueOutbox(tx, {
+        kind: 'revoke_user',
+        at,
+        userId,
+        always: true,
+        event: { type: 'user_deleted', ...eventFields(ctx, actor, userId) },
+      })
+      return { target, outboxId }
+    }),
+  )
+  const propagated = await relayNow(ctx, [result.outboxId])
+  ctx.sessionCache?.deleteUser(userId)
+  return { id: result.target.id, username: result.target.username, propagated }
+}
+
+/**
+ * Another administrator's sessions are theirs to end only for a superuser (or themselves): a
+ * session:revoke holder must not be able to keep a superuser logged out. 404 for unknown users.
+ */
+export async function assertMayEndSessionsOf(ctx: AppContext, actorId: number, userId: number): Promise<void> {
+  await withPostgres(async () => {
+    const [target] = await ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId))
+    if (!target) throw userNotFound()
+    if (actorId === userId) return
+    const supers = await superusersAmong(ctx.db, [actorId, userId])
+    if (supers.has(userId) && !supers.has(actorId)) {
+      throw new AppError(403, 'protected_superuser', "Only a superuser can end a superuser's sessions.")
+    }
+  })
+}
+
+/** 404 unless the user exists (their sessions may be listed). */
+export async function assertUserExists(ctx: AppContext, userId: number): Promise<void> {
+  const [row] = await withPostgres(() => ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId)))
+  if (!row) throw userNotFound()
+}

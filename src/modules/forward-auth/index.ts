@@ -1,0 +1,96 @@
+// Forward auth for gateways (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): the original
+// request's cookie in, the identity out as response headers. Empty body, never a Set-Cookie.
+
+import { Elysia, t } from 'elysia'
+import type { AppContext } from '../../context'
+import { AppError } from '../../lib/errors'
+import { createAuthenticator } from '../auth/authenticate'
+import { hasPermission, isPermission, PERMISSION_NAMES, type Permission } from '../permissions/catalogue'
+
+export const FORWARD_AUTH_PATH = '/auth/verify'
+
+/**
+ * True for requests to the forward-auth endpoint. app.ts exempts them from the CSRF origin check:
+ * a gateway forwards the original request's Origin (a cross-site POST included), the answer changes
+ * nothing here, and the state change it guards happens upstream, which must do its own CSRF check.
+ */
+export function isForwardAuthRequest(request: Request): boolean {
+  const url = request.url
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return false
+  const query = url.indexOf('?', start)
+  return (query < 0 ? url.slice(start) : url.slice(start, query)) === FORWARD_AUTH_PATH
+}
+
+function requiredPermissions(list: string | undefined): Permission[] {
+  const names = (list ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean)
+  for (const name of names) {
+    // A typo in a gateway's config must fail loudly (nginx turns a 400 into a 500), not quietly pass.
+    if (!isPermission(name)) throw new AppError(400, 'unknown_permission', `Unknown permission "${name}".`)
+  }
+  return names as Permission[]
+}
+
+/** The superuser holds every permission; the header says so, so upstreams need not know the rule. */
+function effectivePermissions(held: readonly string[]): string[] {
+  return held.includes('superuser') ? [...PERMISSION_NAMES] : [...held]
+}
+
+export function forwardAuthRoutes(ctx: AppContext) {
+  // Its own authenticator over the same cache: the route must answer 401/403 with an empty body,
+  // which the auth macro (JSON errors) does not do. A permission check reads Redis, as the macro's does.
+  const authenticate = createAuthenticator(ctx, ctx.sessionCache)
+  const cookieName = ctx.config.cookieName
+  return new Elysia({ name: 'tessera.routes.forward-auth', seed: ctx.id, tags: ['gateway'] }).all(
+    FORWARD_AUTH_PATH,
+    async ({ cookie, query, set }) => {
+      const required = requiredPermissions(query.permission)
+      const session = await authenticate(cookie[cookieName]?.value, required.length > 0)
+      if (!session) {
+        set.status = 401
+        return ''
+      }
+      if (!required.every((permission) => hasPermission(session.permissions, permission))) {
+        set.status = 403
+        return ''
+      }
+      set.headers['x-user-id'] = String(session.userId)
+      set.headers['x-user-name'] = session.username
+      set.headers['x-user-permissions'] = effectivePermissions(session.permissions).join(',')
+      return ''
+    },
+    {
+      query: t.Object({
+        permission: t.Optional(
+          t.String({
+            maxLength: 512,
+            description: 'Permission(s) the request needs, comma-separated; all are required.',
+            examples: ['user:read'],
+          }),
+        ),
+      }),
+      detail: {
+        summary: 'Forward auth (gateways)',
+        description:
+          'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method. Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=`. Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 400 for an unknown permission name.',
+        responses: {
+          200: {
+            description: 'Valid session with every required permission; identity in the headers.',
+            headers: {
+              'X-User-Id': { schema: { type: 'string' } },
+              'X-User-Name': { schema: { type: 'string' } },
+              'X-User-Permissions': { schema: { type: 'string' } },
+            },
+          },
+          401: { description: 'No valid session. Empty body.' },
+          403: { description: 'Valid session lacking a required permission. Empty body.' },
+          400: { description: 'An unknown permission name in `?permission=`.' },
+          503: { description: 'Redis unreachable: neither allowed nor refused; the gateway should fail closed.' },
+        },
+      },
+    },
+  )
+}

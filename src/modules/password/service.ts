@@ -1,0 +1,102 @@
+// Changing one's own password: verify the current one (rate-limited like a login), store the new
+// hash with its outbox rows in one transaction, and move the caller's session to a new token.
+
+import { and, eq } from 'drizzle-orm'
+import type { AppContext } from '../../context'
+import { users } from '../../db/schema'
+import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
+import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from '../auth/rate-limit'
+import { enqueueOutbox, relayNow } from '../outbox'
+import { rotateSession, type Session } from '../sessions/store'
+import { generateToken, hashToken } from '../sessions/token'
+import { hashPassword, verifyPassword } from '../users/password'
+
+export interface PasswordChange {
+  session: Session
+  currentPassword: string
+  newPassword: string
+  keepOtherSessions: boolean
+  ip: string
+  userAgent: string
+}
+
+export interface PasswordChangeOutcome {
+  /** The rotated session's new token for the cookie; undefined if the session ended meanwhile. */
+  token: string | undefined
+  otherSessionsEnded: boolean
+  propagated: boolean
+}
+
+/** 403, not 401: the session is fine, and a 401 would make many clients drop it and log out. */
+export const wrongCurrentPassword = () =>
+  new AppError(403, 'wrong_password', 'The current password is wrong.', {}, 'currentPassword')
+
+export async function changePassword(ctx: AppContext, input: PasswordChange): Promise<PasswordChangeOutcome> {
+  const { session, ip, userAgent } = input
+  const userId = session.userId
+  const instance = ctx.config.instanceId
+  // The same counters as login: a stolen cookie cannot be used to guess the password faster.
+  await withRedis(() => assertLoginAllowed(ctx, session.username, ip))
+  const [user] = await withPostgres(() =>
+    ctx.db
+      .select({ passwordHash: users.passwordHash, disabled: users.disabled })
+      .from(users)
+      .where(eq(users.id, userId)),
+  )
+  if (!user || user.disabled) throw unauthenticated()
+  if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
+    await withRedis(() => recordLoginFailure(ctx, session.username, ip))
+    throw wrongCurrentPassword()
+  }
+
+  const passwordHash = await hashPassword(input.newPassword)
+  // The new token exists before the commit so the outbox row can spare it: however late the relay
+  // runs, it ends every session but the rotated one.
+  const token = generateToken()
+  const newTokenHash = await hashToken(token)
+  const at = ctx.now()
+  const actor = { instance, actorId: userId, subjectId: userId, ip, userAgent }
+  const outboxIds = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      // Compare-and-set on the old hash: of two concurrent changes, the second one fails.
+      const updated = await tx
+        .update(users)
+        .set({ passwordHash, updatedAt: new Date() })
+        .where(and(eq(users.id, userId), eq(users.passwordHash, user.passwordHash)))
+        .returning({ id: users.id })
+      if (updated.length === 0) {
+        throw new AppError(409, 'password_changed_concurrently', 'The password was changed meanwhile; try again.')
+      }
+      const ids: number[] = []
+      if (!input.keepOtherSessions) {
+        ids.push(
+          await enqueueOutbox(tx, {
+            kind: 'revoke_user',
+            at,
+            userId,
+            always: false,
+            exceptTokenHash: newTokenHash,
+            event: { type: 'user_sessions_revoked', reason: 'password_changed', ...actor },
+          }),
+        )
+      }
+      ids.push(await enqueueOutbox(tx, { kind: 'event', at, event: { type: 'password_changed', ...actor } }))
+      return ids
+    }),
+  )
+
+  // Rotation before the relay: the relayed revocation then finds the new token and spares it.
+  const rotated = await withRedis(() =>
+    rotateSession(ctx.store, {
+      session,
+      newTokenHash,
+      event: { type: 'session_revoked', reason: 'rotated_password_changed', ...actor },
+      now: at,
+    }),
+  )
+  ctx.sessionCache?.delete(session.tokenHash)
+  const propagated = await relayNow(ctx, outboxIds)
+  if (!input.keepOtherSessions) ctx.sessionCache?.deleteUser(userId)
+  await withRedis(() => clearLoginFailures(ctx, session.username, ip))
+  return { token: rotated ? token : undefined, otherSessionsEnded: !input.keepOtherSessions, propagated }
+}

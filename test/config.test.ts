@@ -1,0 +1,104 @@
+// Configuration is parsed once and fails loudly, naming the variable (issue 2 point 2). Pure
+// function tests: this file touches neither Redis nor PostgreSQL, so it needs no test env.
+
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig, parseDuration } from '../src/config'
+
+const base = { NODE_ENV: 'test', ADMIN_PASSWORD: 'a-long-enough-password', LOG_LEVEL: 'silent' }
+
+function failure(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig({ ...base, ...env })
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError)
+    return error as ConfigError
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`)
+}
+
+describe('bad values stop the boot with a ConfigError naming the variable', () => {
+  const cases: [Record<string, string>, string][] = [
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ PORT: '-1' }, 'PORT'],
+    [{ SESSION_IDLE_TIMEOUT: 'soon' }, 'SESSION_IDLE_TIMEOUT'],
+    [{ SESSION_IDLE_TIMEOUT: '30 minutes' }, 'SESSION_IDLE_TIMEOUT'],
+    [{ SESSION_ABSOLUTE_TIMEOUT: '1h', SESSION_IDLE_TIMEOUT: '2h' }, 'SESSION_ABSOLUTE_TIMEOUT'],
+    [{ COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE'],
+    [{ NODE_ENV: 'production', ADMIN_PASSWORD: '' }, 'ADMIN_PASSWORD'],
+    [{ NODE_ENV: 'production', ADMIN_PASSWORD: 'admin' }, 'ADMIN_PASSWORD'],
+    [{ TRUSTED_ORIGINS: 'not-a-url' }, 'TRUSTED_ORIGINS'],
+    [{ TRUSTED_ORIGINS: 'https://ok.example,https://with.path/x' }, 'TRUSTED_ORIGINS'],
+    [{ DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'nonsense' }, 'REDIS_URL'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ COOKIE_NAME: 'has space' }, 'COOKIE_NAME'],
+    [{ REDIS_KEY_PREFIX: 'bad prefix*' }, 'REDIS_KEY_PREFIX'],
+    [{ ADMIN_USERNAME: 'x' }, 'ADMIN_USERNAME'],
+  ]
+  for (const [env, variable] of cases) {
+    test(`${JSON.stringify(env)} names ${variable}`, () => {
+      const error = failure(env)
+      expect(error.message).toStartWith(`${variable}:`)
+      expect(error.message).not.toContain('\n')
+    })
+  }
+
+  test('production without ADMIN_PASSWORD at all is refused', () => {
+    const { ADMIN_PASSWORD: _, ...withoutPassword } = base
+    expect(() => loadConfig({ ...withoutPassword, NODE_ENV: 'production' })).toThrow(/^ADMIN_PASSWORD:/)
+  })
+})
+
+describe('defaults and good values', () => {
+  test('defaults match the documented ones', () => {
+    const config = loadConfig({})
+    expect(config.port).toBe(3000)
+    expect(config.databaseUrl).toBe('postgres://postgres@127.0.0.1:5432/tessera')
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379/0')
+    expect(config.redisKeyPrefix).toBe('tessera:')
+    expect(config.adminUsername).toBe('admin')
+    expect(config.adminPasswordIsDefault).toBe(true)
+    expect(config.sessionIdleTimeoutMs).toBe(30 * 60_000)
+    expect(config.sessionAbsoluteTimeoutMs).toBe(12 * 3_600_000)
+    expect(config.cookieSecure).toBe(true)
+    expect(config.cookieName).toBe('__Host-sid')
+    expect(config.trustedOrigins).toEqual([])
+    expect(Object.isFrozen(config)).toBe(true)
+  })
+
+  test('TRUSTED_ORIGINS is a comma-separated list of origins', () => {
+    const config = loadConfig({ ...base, TRUSTED_ORIGINS: 'https://app.example, http://localhost:5173/' })
+    expect(config.trustedOrigins).toEqual(['https://app.example', 'http://localhost:5173'])
+  })
+
+  test('COOKIE_SECURE=false drops the __Host- prefix', () => {
+    expect(loadConfig({ ...base, COOKIE_SECURE: 'false' }).cookieName).toBe('sid')
+    expect(loadConfig({ ...base, COOKIE_SECURE: 'false', COOKIE_NAME: '__Host-x' }).cookieName).toBe('x')
+    expect(loadConfig({ ...base, COOKIE_NAME: 'tessera' }).cookieName).toBe('__Host-tessera')
+  })
+})
+
+describe('durations', () => {
+  test('parse human forms and bare seconds', () => {
+    expect(parseDuration('30m')).toBe(30 * 60_000)
+    expect(parseDuration('12h')).toBe(12 * 3_600_000)
+    expect(parseDuration('1h30m')).toBe(90 * 60_000)
+    expect(parseDuration('90')).toBe(90_000)
+    expect(parseDuration('90s')).toBe(90_000)
+    expect(parseDuration('7d')).toBe(7 * 86_400_000)
+    expect(parseDuration('1500ms')).toBe(1500)
+  })
+
+  test('reject anything else', () => {
+    for (const text of ['soon', '', '1x', 'm30', '1h 30m', '-5m', '1.5h', '30m!']) {
+      expect(parseDuration(text)).toBeUndefined()
+    }
+  })
+
+  test('reach the config', () => {
+    const config = loadConfig({ ...base, SESSION_IDLE_TIMEOUT: '1h30m', SESSION_ABSOLUTE_TIMEOUT: '90000' })
+    expect(config.sessionIdleTimeoutMs).toBe(90 * 60_000)
+    expect(config.sessionAbsoluteTimeoutMs).toBe(90_000_000)
+  })
+})

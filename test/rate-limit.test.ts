@@ -1,0 +1,72 @@
+// Failed-login limits (ASVS 6.3.1): after LOGIN_MAX_FAILURES_PER_ACCOUNT failures from one client
+// the account is refused to that client with 429 and Retry-After, even with the right password;
+// other accounts, and the same account from another client, are unaffected.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { call, createAppWith, createTestEnv, expectError, registerUser, type TestEnv } from './helpers'
+
+let env: TestEnv
+beforeAll(async () => {
+  env = await createTestEnv('rate-limit', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURE_WINDOW: '15m' })
+  for (const name of ['sara', 'tomas', 'uma']) await registerUser(env, name, `${name}-password-1`)
+})
+afterAll(async () => {
+  await env.close()
+})
+
+const login = (username: string, password: string, app = env.app, headers: Record<string, string> = {}) =>
+  call(app, 'POST', '/user/login', { body: { username, password }, headers })
+
+async function expectLimited(response: Response) {
+  await expectError(response, 429, 'too_many_attempts')
+  const retryAfter = Number(response.headers.get('retry-after'))
+  expect(Number.isInteger(retryAfter)).toBe(true)
+  expect(retryAfter).toBeGreaterThan(0)
+  expect(retryAfter).toBeLessThanOrEqual(15 * 60)
+  expect(response.headers.getSetCookie()).toHaveLength(0)
+}
+
+describe('per-account failure limit', () => {
+  test('the 4th failed attempt gets 429 with Retry-After, and so does the right password', async () => {
+    for (let i = 0; i < 3; i++) await expectError(await login('sara', `wrong-${i}`), 401, 'invalid_credentials')
+    await expectLimited(await login('sara', 'wrong-3'))
+    await expectLimited(await login('sara', 'sara-password-1'))
+    // The username's case does not open a second counter.
+    await expectLimited(await login('SARA', 'sara-password-1'))
+  })
+
+  test('a different account is not affected', async () => {
+    expect((await login('tomas', 'tomas-password-1')).status).toBe(200)
+    await expectError(await login('tomas', 'wrong'), 401)
+  })
+
+  test('unknown usernames are limited alike, so the limit reveals nothing', async () => {
+    for (let i = 0; i < 3; i++) await expectError(await login('nobody-at-all', `wrong-${i}`), 401)
+    await expectLimited(await login('nobody-at-all', 'wrong'))
+  })
+
+  test('a success clears the counter before the limit is reached', async () => {
+    for (let i = 0; i < 2; i++) await expectError(await login('uma', `wrong-${i}`), 401)
+    expect((await login('uma', 'uma-password-1')).status).toBe(200)
+    for (let i = 0; i < 2; i++) await expectError(await login('uma', `again-wrong-${i}`), 401)
+    expect((await login('uma', 'uma-password-1')).status).toBe(200)
+  })
+})
+
+describe('behind a trusted proxy', () => {
+  test("an attacker's failures lock out the attacker's address, not the victim's", async () => {
+    const proxied = createAppWith(env, {
+      LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+      TRUST_PROXY: 'true',
+    })
+    const attacker = { 'x-forwarded-for': '203.0.113.9' }
+    const victim = { 'x-forwarded-for': '198.51.100.7' }
+    for (let i = 0; i < 3; i++) await expectError(await login('tomas', `guess-${i}`, proxied, attacker), 401)
+    await expectLimited(await login('tomas', 'tomas-password-1', proxied, attacker))
+    expect((await login('tomas', 'tomas-password-1', proxied, victim)).status).toBe(200)
+    // A spoofed first hop does not help: only the last one (our proxy's) counts.
+    await expectLimited(
+      await login('tomas', 'tomas-password-1', proxied, { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' }),
+    )
+  })
+})
