@@ -6,12 +6,16 @@ import { type AppContext, type AppDeps, createContext } from './context'
 import { AppError, type ErrorBodyType, isPostgresUnavailable, isRedisUnavailable, UnavailableError } from './lib/errors'
 import { assertDeclaredLength, assertSameOrigin, readJsonBody, requestIdFor } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
+import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
 import { authRoutes } from './modules/auth'
 import { authPlugin } from './modules/auth/plugin'
 import { docs } from './modules/docs'
+import { forwardAuthRoutes, isForwardAuthRequest } from './modules/forward-auth'
 import { healthRoutes } from './modules/health'
+import { passwordRoutes } from './modules/password'
 import { permissionRoutes } from './modules/permissions'
+import { sessionRoutes } from './modules/sessions'
 import { userRoutes } from './modules/users'
 
 const REQUEST_ID = 'x-request-id'
@@ -63,10 +67,13 @@ export function createApp(deps: AppDeps) {
       set.headers['cache-control'] = 'no-store'
       set.headers['x-content-type-options'] = 'nosniff'
       set.headers['referrer-policy'] = 'no-referrer'
+      // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
+      if (isForwardAuthRequest(request)) return
       assertDeclaredLength(request)
       assertSameOrigin(request, ctx.config.trustedOrigins)
     })
     .onParse(async ({ request, contentType }) => {
+      if (isForwardAuthRequest(request)) return ''
       if (contentType.startsWith('application/json')) return (await readJsonBody(request)) ?? {}
       if (request.headers.get('content-length') === '0' || request.body === null) return undefined
       // Forms and text are refused outright: it also closes the classic cross-site form POST.
@@ -100,6 +107,10 @@ export function createApp(deps: AppDeps) {
     .use(authRoutes(ctx, auth))
     .use(userRoutes(ctx, auth))
     .use(auditRoutes(ctx, auth))
+    .use(sessionRoutes(ctx, auth))
+    .use(passwordRoutes(ctx, auth))
+    .use(adminRoutes(ctx, auth))
+    .use(forwardAuthRoutes(ctx))
 }
 
 export type App = ReturnType<typeof createApp>

@@ -169,7 +169,13 @@ export async function setUserDisabled(
       if (target.disabled !== disabled) {
         await tx.update(users).set({ disabled, updatedAt: new Date() }).where(eq(users.id, userId))
         const message: OutboxMessage = disabled
-          ? { kind: 'revoke_user', at, userId, always: true, event: { type: 'user_disabled', ...eventFields(ctx, actor, userId) } }
+          ? {
+              kind: 'revoke_user',
+              at,
+              userId,
+              always: true,
+              event: { type: 'user_disabled', ...eventFields(ctx, actor, userId) },
+            }
           : { kind: 'event', at, event: { type: 'user_enabled', ...eventFields(ctx, actor, userId) } }
         outboxId = await enqueueOutbox(tx, message)
       }

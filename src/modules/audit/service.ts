@@ -43,7 +43,7 @@ export async function listAuditEvents(db: Db, query: AuditQuery): Promise<AuditP
   if (query.to) conditions.push(lte(auditEvents.at, query.to))
   if (query.cursor) {
     const { at, id } = parseCursor(query.cursor)
-    conditions.push(sql`(${auditEvents.at}, ${auditEvents.id}) < (${at}, ${id})`)
+    conditions.push(sql`(${auditEvents.at}, ${auditEvents.id}) < (${at.toISOString()}::timestamptz, ${id}::bigint)`)
   }
   const rows = await db
     .select()

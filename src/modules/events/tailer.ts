@@ -111,7 +111,7 @@ export async function runEventTailer(options: EventTailerOptions): Promise<void>
   }
 }
 
-async function dropCacheIfEventsWereMissed(
+export async function dropCacheIfEventsWereMissed(
   redis: Redis,
   keys: RedisKeys,
   cache: SessionCache,
