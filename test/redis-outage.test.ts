@@ -14,6 +14,7 @@ import { createRedis } from '../src/redis/client'
 import { createRedisKeys } from '../src/redis/keys'
 import { createTestDatabase, testConfig } from './helpers'
 import {
+  freePort,
   http,
   loginVia,
   msUntilStatus,
@@ -25,7 +26,6 @@ import {
   tcpProxy,
 } from './processes'
 
-const REDIS_PORT = 16451
 const prefix = 'test:outage:'
 let redisProcess: RedisProcess
 let proxy: TcpProxy
@@ -48,9 +48,9 @@ beforeAll(async () => {
   databaseUrl = db.url
   dropDatabase = db.drop
   database = createDatabase(db.url, { max: 2 })
-  redisProcess = redisServer(REDIS_PORT, { persistent: true })
+  redisProcess = redisServer(freePort(), { persistent: true })
   await redisProcess.start()
-  proxy = tcpProxy(REDIS_PORT)
+  proxy = tcpProxy(redisProcess.port)
   redis = new Redis(redisProcess.url, { maxRetriesPerRequest: 1 })
   redis.on('error', () => {})
   server = await startServer({
