@@ -4,6 +4,7 @@ import type Redis from 'ioredis'
 import type { Config } from './config'
 import type { Db } from './db/client'
 import type { Logger } from './lib/logger'
+import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
 import type { SessionCache } from './modules/sessions/cache'
 import type { SessionStore } from './modules/sessions/store'
 import { createRedisKeys } from './redis/keys'
@@ -29,6 +30,7 @@ export interface AppContext {
   readonly now: () => number
   readonly store: SessionStore
   readonly sessionCache: SessionCache | undefined
+  readonly metrics: Metrics
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -51,5 +53,6 @@ export function createContext(deps: AppDeps): AppContext {
     now: deps.now ?? Date.now,
     store,
     sessionCache: deps.sessionCache,
+    metrics: createMetrics(METRIC_HELP),
   })
 }

@@ -43,6 +43,11 @@ beforeAll(async () => {
   mallory = await loginAs(env, 'mallory', 'mallory-password')
   await call(env.app, 'POST', '/user/login', { body: { username: 'mallory', password: 'wrong-password' } })
   await call(env.app, 'POST', '/user/logout', { cookie: mallory })
+  await consumerCaughtUp()
+})
+
+/** Waits until every stream entry so far is a row, so pages are not read while rows arrive. */
+async function consumerCaughtUp(): Promise<void> {
   const streamLength = await env.redis.xlen(env.ctx.store.keys.events)
   await waitFor(
     async () => {
@@ -52,7 +57,7 @@ beforeAll(async () => {
     10_000,
     'audit rows',
   )
-})
+}
 
 afterAll(async () => {
   controller.abort()
@@ -89,6 +94,7 @@ describe('GET /audit', () => {
   })
 
   test('filters by user, type and time, and pages with a cursor', async () => {
+    await consumerCaughtUp()
     const mal = (await env.database.sql<{ id: number }[]>`select id from users where username = 'mallory'`)[0]
     const byUser = (await (await call(env.app, 'GET', `/audit?userId=${mal?.id}`, { cookie: auditor })).json()) as Page
     expect(byUser.events.length).toBeGreaterThan(0)

@@ -146,6 +146,21 @@ describe('routes', () => {
   })
 })
 
+describe('request ids', () => {
+  test("a gateway's sane X-Request-Id is reused; anything else is replaced, never echoed", async () => {
+    const reused = await call('GET', '/nope', { headers: { 'x-request-id': 'gw-1234.abc:def' } })
+    expect(reused.headers.get('x-request-id')).toBe('gw-1234.abc:def')
+    expect((await expectError(reused, 404)).error.requestId).toBe('gw-1234.abc:def')
+    for (const hostile of ['<script>alert(1)</script>', 'a'.repeat(65), 'id with spaces', '"quoted"']) {
+      const response = await call('GET', '/nope', { headers: { 'x-request-id': hostile } })
+      const id = response.headers.get('x-request-id') ?? ''
+      expect(id).not.toBe(hostile)
+      expect(id).toMatch(/^[A-Za-z0-9._:-]{1,64}$/)
+      expect(await response.text()).not.toContain(hostile)
+    }
+  })
+})
+
 describe('hostile cookie values', () => {
   test('are simply unauthenticated (401), never an error', async () => {
     const name = env.config.cookieName

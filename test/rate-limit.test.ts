@@ -3,7 +3,17 @@
 // other accounts, and the same account from another client, are unaffected.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { call, createAppWith, createTestEnv, expectError, registerUser, type TestEnv } from './helpers'
+import { createDatabase } from '../src/db/client'
+import {
+  call,
+  createAppWith,
+  createTestEnv,
+  databaseUrlFor,
+  expectError,
+  freePort,
+  registerUser,
+  type TestEnv,
+} from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -50,6 +60,44 @@ describe('per-account failure limit', () => {
     expect((await login('uma', 'uma-password-1')).status).toBe(200)
     for (let i = 0; i < 2; i++) await expectError(await login('uma', `again-wrong-${i}`), 401)
     expect((await login('uma', 'uma-password-1')).status).toBe(200)
+  })
+})
+
+describe('attempts counted before the password is checked', () => {
+  test('a burst of parallel guesses meets the limit as a sequence does', async () => {
+    await registerUser(env, 'vera', 'vera-password-1')
+    const statuses = (
+      await Promise.all(Array.from({ length: 20 }, (_, i) => login('vera', `parallel-guess-${i}`)))
+    ).map((r) => r.status)
+    expect(statuses.filter((s) => s === 401)).toHaveLength(3)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(17)
+    await expectLimited(await login('vera', 'vera-password-1'))
+  })
+
+  test('successes are given back: after many logins, parallel up to the limit, failures still get 3 tries', async () => {
+    await registerUser(env, 'walt', 'walt-password-1')
+    for (let round = 0; round < 3; round++) {
+      const statuses = (await Promise.all(Array.from({ length: 3 }, () => login('walt', 'walt-password-1')))).map(
+        (r) => r.status,
+      )
+      expect(statuses).toEqual([200, 200, 200])
+    }
+    for (let i = 0; i < 3; i++) await expectError(await login('walt', `wrong-${i}`), 401)
+    await expectLimited(await login('walt', 'wrong'))
+  })
+
+  test('an attempt that ends in a database outage is given back', async () => {
+    await registerUser(env, 'xena', 'xena-password-1')
+    const url = databaseUrlFor('tessera').replace(/:\d+\//, `:${freePort()}/`)
+    const database = createDatabase(url, { max: 1 })
+    try {
+      const dead = createAppWith(env, { DATABASE_URL: url, LOGIN_MAX_FAILURES_PER_ACCOUNT: '3' }, { db: database.db })
+      for (let i = 0; i < 5; i++) expect((await login('xena', 'xena-password-1', dead)).status).toBe(503)
+    } finally {
+      await database.close()
+    }
+    for (let i = 0; i < 3; i++) await expectError(await login('xena', `wrong-${i}`), 401)
+    await expectLimited(await login('xena', 'wrong'))
   })
 })
 

@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   'user_enabled',
   'user_deleted',
   'password_changed',
+  'access_denied',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -52,6 +53,7 @@ export type AuthEvent = EventBase &
     | { type: 'user_enabled' }
     | { type: 'user_deleted' }
     | { type: 'password_changed' }
+    | { type: 'access_denied'; permission: string; path: string }
   )
 
 // Short stream field names keep entries small; this table is the only place they are spelled out.
@@ -68,6 +70,7 @@ const FIELD = {
   reason: 'rs',
   permission: 'pm',
   permissions: 'ps',
+  path: 'pa',
 } as const
 
 export const SESSION_HASH_FIELD = FIELD.sessionHash
@@ -98,7 +101,7 @@ export function decodeEvent(fields: readonly string[]): AuthEvent | undefined {
     actorId: Number(raw.get(FIELD.actorId) ?? 0),
     subjectId: Number(raw.get(FIELD.subjectId) ?? 0),
   }
-  for (const key of ['sessionHash', 'ip', 'userAgent', 'username', 'reason', 'permission'] as const) {
+  for (const key of ['sessionHash', 'ip', 'userAgent', 'username', 'reason', 'permission', 'path'] as const) {
     const value = raw.get(FIELD[key])
     if (value !== undefined) event[key] = value
   }

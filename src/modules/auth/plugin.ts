@@ -3,10 +3,10 @@
 
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { forbidden, unauthenticated } from '../../lib/errors'
+import { forbidden, unauthenticated, withRedis } from '../../lib/errors'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, type Permission } from '../permissions/catalogue'
-import type { Session } from '../sessions/store'
+import { appendEvent, type EventInput, type Session } from '../sessions/store'
 import { type Authenticate, createAuthenticator } from './authenticate'
 
 interface CookieJar {
@@ -33,8 +33,27 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
 
   const requireSession = async ({ request, cookie }: { request: Request; cookie: CookieJar }, fresh = false) => {
     const session = await sessionFor(request, cookie, fresh)
-    if (!session) throw unauthenticated()
+    if (!session) {
+      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
+      throw unauthenticated()
+    }
     return session
+  }
+
+  /** A refused permission is counted and recorded in the event stream: who, what, where. */
+  const deny = async (session: Session, permission: Permission, request: Request): Promise<never> => {
+    ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
+    const event: EventInput = {
+      type: 'access_denied',
+      permission,
+      path: new URL(request.url).pathname.slice(0, 200),
+      instance: ctx.config.instanceId,
+      actorId: session.userId,
+      subjectId: session.userId,
+      sessionHash: session.tokenHash,
+    }
+    await withRedis(() => appendEvent(ctx.store, event, ctx.now()))
+    throw forbidden(permission)
   }
 
   return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
@@ -59,7 +78,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
       detail: { security: SESSION_SECURITY },
       async transform(context) {
         const session = await requireSession(context, true)
-        if (!hasPermission(session.permissions, permission)) throw forbidden(permission)
+        if (!hasPermission(session.permissions, permission)) await deny(session, permission, context.request)
       },
       async resolve(context) {
         return { session: await requireSession(context, true) }

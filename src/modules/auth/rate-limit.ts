@@ -1,5 +1,7 @@
 // Failed-login limits shared by every instance through Redis: per account, per account and client,
-// and per client. Only failures count, and a success clears the account-and-client counter.
+// and per client. Only failures count, and a success clears the account-and-client counter. Every
+// attempt is counted before the password is checked and given back if it succeeds, so a burst of
+// parallel guesses meets the limit as surely as a sequence does.
 //
 // Malicious lockout: the per-account-and-client limit is the low one, so an attacker hammering a
 // victim's account locks out only themselves. The per-account limit across all clients is ten
@@ -8,6 +10,7 @@
 import { createHash } from 'node:crypto'
 import type { AppContext } from '../../context'
 import { AppError } from '../../lib/errors'
+import { defineScript, runScript } from '../../redis/script'
 
 // Usernames and addresses are personal data: keys carry a truncated hash, never the value.
 const digest = (value: string) => createHash('sha256').update(value).digest('base64url').slice(0, 22)
@@ -28,35 +31,60 @@ function limits(ctx: AppContext) {
   return { accountIp: perAccount, account: perAccount * 10, ip: ctx.config.loginMaxFailuresPerIp }
 }
 
-/** Throws 429 with Retry-After when any failure counter for this attempt is at its limit. */
-export async function assertLoginAllowed(ctx: AppContext, username: string, ip: string): Promise<void> {
+// KEYS: account, account+client, client; ARGV: their limits, then the window in ms. The check and
+// the count are one step: attempts sent in parallel cannot all pass the check before any is counted.
+const RESERVE = defineScript(`
+local wait = 0
+for i = 1, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then
+    wait = math.max(wait, redis.call('PTTL', KEYS[i]), 1)
+  end
+end
+if wait > 0 then return wait end
+for i = 1, 3 do
+  redis.call('INCR', KEYS[i])
+  -- NX: the window starts at the first failure and is not pushed back by later ones.
+  redis.call('PEXPIRE', KEYS[i], ARGV[4], 'NX')
+end
+return 0
+`)
+
+// KEYS as above; ARGV[1] is 1 after a success, which also clears the account-and-client counter.
+const RELEASE = defineScript(`
+for i = 1, 3 do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) end
+return 0
+`)
+
+/**
+ * Throws 429 with Retry-After when any failure counter for this attempt is at its limit; otherwise
+ * counts the attempt as a failure in advance. Give it back with releaseLoginAttempt when it
+ * succeeds or ends for a reason other than the credentials.
+ */
+export async function reserveLoginAttempt(ctx: AppContext, username: string, ip: string): Promise<void> {
   const k = limitKeys(ctx, username, ip)
   const max = limits(ctx)
-  const [account, accountIp, client] = (await ctx.redis.mget(k.account, k.accountIp, k.ip)).map(Number)
-  const over: string[] = []
-  if ((accountIp ?? 0) >= max.accountIp) over.push(k.accountIp)
-  if ((account ?? 0) >= max.account) over.push(k.account)
-  if ((client ?? 0) >= max.ip) over.push(k.ip)
-  if (over.length === 0) return
-  const ttls = await Promise.all(over.map((key) => ctx.redis.pttl(key)))
-  const retryAfter = Math.max(1, Math.ceil(Math.max(...ttls) / 1000))
+  const waitMs = (await runScript(
+    ctx.redis,
+    RESERVE,
+    [k.account, k.accountIp, k.ip],
+    [max.account, max.accountIp, max.ip, ctx.config.loginFailureWindowMs],
+  )) as number
+  if (waitMs <= 0) return
   throw new AppError(429, 'too_many_attempts', 'Too many failed logins; try again later.', {
-    'retry-after': String(retryAfter),
+    'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))),
   })
 }
 
-export async function recordLoginFailure(ctx: AppContext, username: string, ip: string): Promise<void> {
+/** Un-counts a reserved attempt; after a success also clears the account-and-client counter. */
+export async function releaseLoginAttempt(
+  ctx: AppContext,
+  username: string,
+  ip: string,
+  succeeded: boolean,
+): Promise<void> {
   const k = limitKeys(ctx, username, ip)
-  const window = String(ctx.config.loginFailureWindowMs)
-  const multi = ctx.redis.multi()
-  for (const key of [k.account, k.accountIp, k.ip]) {
-    multi.incr(key)
-    // NX: the window starts at the first failure and is not pushed back by later ones.
-    multi.pexpire(key, window, 'NX')
-  }
-  await multi.exec()
-}
-
-export async function clearLoginFailures(ctx: AppContext, username: string, ip: string): Promise<void> {
-  await ctx.redis.del(limitKeys(ctx, username, ip).accountIp)
+  await runScript(ctx.redis, RELEASE, [k.account, k.accountIp, k.ip], [succeeded ? '1' : '0'])
 }

@@ -10,7 +10,7 @@ import { appendEvent, createSession, deleteSession, readSession, type Session } 
 import { hashToken, isWellFormedToken } from '../sessions/token'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/service'
-import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from './rate-limit'
+import { releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
 
 export interface LoginInput {
   username: string
@@ -26,15 +26,42 @@ export const invalidCredentials = () => new AppError(401, 'invalid_credentials',
 export async function login(ctx: AppContext, input: LoginInput): Promise<{ token: string; session: Session }> {
   const { store, config } = ctx
   const instance = config.instanceId
-  await withRedis(() => assertLoginAllowed(ctx, input.username, input.ip))
-  const user = await withPostgres(() => findUserByUsername(ctx.db, input.username))
+  try {
+    // Counts the attempt as failed up front, so parallel guesses meet the limit too.
+    await withRedis(() => reserveLoginAttempt(ctx, input.username, input.ip))
+  } catch (error) {
+    if (error instanceof AppError && error.status === 429) {
+      ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
+      await withRedis(() =>
+        appendEvent(
+          store,
+          {
+            type: 'login_failed',
+            username: input.username,
+            reason: 'rate_limited',
+            instance,
+            actorId: 0,
+            subjectId: 0,
+            ip: input.ip,
+            userAgent: input.userAgent,
+          },
+          ctx.now(),
+        ),
+      )
+    }
+    throw error
+  }
+  const user = await withPostgres(() => findUserByUsername(ctx.db, input.username)).catch(async (error) => {
+    // A database outage is not a failed guess: give the attempt back.
+    await releaseLoginAttempt(ctx, input.username, input.ip, false).catch(() => {})
+    throw error
+  })
   // Always one argon2 verification, against a dummy hash for unknown users: same work, same time.
   const passwordOk = await verifyPassword(user?.passwordHash ?? (await getDummyHash()), input.password)
 
   if (!user || !passwordOk || user.disabled) {
     const now = ctx.now()
     await withRedis(async () => {
-      await recordLoginFailure(ctx, input.username, input.ip)
       await appendEvent(
         store,
         {
@@ -50,6 +77,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
         now,
       )
     })
+    ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
     // One answer for unknown user, wrong password and disabled account alike.
     throw invalidCredentials()
   }
@@ -73,7 +101,8 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
       },
     }),
   )
-  await withRedis(() => clearLoginFailures(ctx, input.username, input.ip))
+  await withRedis(() => releaseLoginAttempt(ctx, input.username, input.ip, true))
+  ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
   if (needsRehash(user.passwordHash)) await upgradePasswordHash(ctx, user.id, input.password)
   return created
 }

@@ -75,6 +75,9 @@ export function docs(config: Config) {
             { name: 'auth', description: 'Log in, log out, who am I' },
             { name: 'users', description: 'Registration and permissions' },
             { name: 'permissions', description: 'The permission catalogue' },
+            { name: 'sessions', description: 'My sessions: list them, end one, end the others' },
+            { name: 'admin', description: 'Users and sessions, for holders of the admin permissions' },
+            { name: 'gateway', description: 'Forward auth for nginx, Traefik and Envoy' },
             { name: 'health', description: 'Liveness and readiness' },
           ],
           components: {

@@ -5,6 +5,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
 import { AppError } from '../../lib/errors'
 import { createAuthenticator } from '../auth/authenticate'
+import { SESSION_SECURITY } from '../docs'
 import { hasPermission, isPermission, PERMISSION_NAMES, type Permission } from '../permissions/catalogue'
 
 export const FORWARD_AUTH_PATH = '/auth/verify'
@@ -50,10 +51,13 @@ export function forwardAuthRoutes(ctx: AppContext) {
       const required = requiredPermissions(query.permission)
       const session = await authenticate(cookie[cookieName]?.value, required.length > 0)
       if (!session) {
+        ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
         set.status = 401
         return ''
       }
       if (!required.every((permission) => hasPermission(session.permissions, permission))) {
+        // Counted, not written to the stream: a gateway may ask for every asset of a page.
+        ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
         set.status = 403
         return ''
       }
@@ -74,6 +78,7 @@ export function forwardAuthRoutes(ctx: AppContext) {
       }),
       detail: {
         summary: 'Forward auth (gateways)',
+        security: [...SESSION_SECURITY, {}],
         description:
           'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method. Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=`. Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 400 for an unknown permission name.',
         responses: {

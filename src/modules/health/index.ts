@@ -1,4 +1,4 @@
-// Liveness (touches nothing) and readiness (answers only when Redis and PostgreSQL do).
+// Liveness (touches nothing), readiness (answers only when Redis and PostgreSQL do) and counters.
 
 import { sql } from 'drizzle-orm'
 import { Elysia, t } from 'elysia'
@@ -22,6 +22,20 @@ export function healthRoutes(ctx: AppContext) {
       {
         response: { 200: t.Object({ status: t.Literal('ready') }), ...errors() },
         detail: { summary: 'Readiness', description: 'Answers 200 only when Redis and PostgreSQL both answer.' },
+      },
+    )
+    .get(
+      '/metrics',
+      ({ set }) => {
+        set.headers['content-type'] = 'text/plain; version=0.0.4'
+        return ctx.metrics.render()
+      },
+      {
+        detail: {
+          summary: 'Counters',
+          description:
+            'Prometheus text format: refused requests (401/403) and login outcomes of this instance. Touches nothing.',
+        },
       },
     )
 }

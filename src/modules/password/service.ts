@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
-import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from '../auth/rate-limit'
+import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession, type Session } from '../sessions/store'
 import { generateToken, hashToken } from '../sessions/token'
@@ -36,18 +36,29 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   const userId = session.userId
   const instance = ctx.config.instanceId
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
-  await withRedis(() => assertLoginAllowed(ctx, session.username, ip))
-  const [user] = await withPostgres(() =>
-    ctx.db
-      .select({ passwordHash: users.passwordHash, disabled: users.disabled })
-      .from(users)
-      .where(eq(users.id, userId)),
-  )
-  if (!user || user.disabled) throw unauthenticated()
-  if (!(await verifyPassword(user.passwordHash, input.currentPassword))) {
-    await withRedis(() => recordLoginFailure(ctx, session.username, ip))
-    throw wrongCurrentPassword()
+  // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
+  await withRedis(() => reserveLoginAttempt(ctx, session.username, ip))
+  let user: { passwordHash: string; disabled: boolean } | undefined
+  let passwordOk = false
+  try {
+    const rows = await withPostgres(() =>
+      ctx.db
+        .select({ passwordHash: users.passwordHash, disabled: users.disabled })
+        .from(users)
+        .where(eq(users.id, userId)),
+    )
+    user = rows[0]
+    if (!user || user.disabled) throw unauthenticated()
+    passwordOk = await verifyPassword(user.passwordHash, input.currentPassword)
+  } catch (error) {
+    // Ended for a reason other than the password: the attempt is given back.
+    await releaseLoginAttempt(ctx, session.username, ip, false).catch(() => {})
+    throw error
   }
+  // A wrong password keeps the attempt counted; a right one gives it back before anything else.
+  if (!passwordOk) throw wrongCurrentPassword()
+  await withRedis(() => releaseLoginAttempt(ctx, session.username, ip, true))
+  const oldHash = user.passwordHash
 
   const passwordHash = await hashPassword(input.newPassword)
   // The new token exists before the commit so the outbox row can spare it: however late the relay
@@ -62,7 +73,7 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
       const updated = await tx
         .update(users)
         .set({ passwordHash, updatedAt: new Date() })
-        .where(and(eq(users.id, userId), eq(users.passwordHash, user.passwordHash)))
+        .where(and(eq(users.id, userId), eq(users.passwordHash, oldHash)))
         .returning({ id: users.id })
       if (updated.length === 0) {
         throw new AppError(409, 'password_changed_concurrently', 'The password was changed meanwhile; try again.')
@@ -97,6 +108,5 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   ctx.sessionCache?.delete(session.tokenHash)
   const propagated = await relayNow(ctx, outboxIds)
   if (!input.keepOtherSessions) ctx.sessionCache?.deleteUser(userId)
-  await withRedis(() => clearLoginFailures(ctx, session.username, ip))
   return { token: rotated ? token : undefined, otherSessionsEnded: !input.keepOtherSessions, propagated }
 }

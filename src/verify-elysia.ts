@@ -1,0 +1,59 @@
+// An Elysia plugin for other services: the same `auth` and `permission` macros as Tessera's own,
+// backed by verifySession over the shared Redis.
+
+import { Elysia } from 'elysia'
+import type Redis from 'ioredis'
+import { hasPermission, type Permission } from './modules/permissions/catalogue'
+import { type VerifiedSession, verifySession } from './verify'
+
+export interface TesseraAuthOptions {
+  redis: Redis
+  /** Tessera's cookie name: `__Host-sid` by default, `sid` when COOKIE_SECURE=false. */
+  cookieName?: string
+  /** Tessera's REDIS_KEY_PREFIX. Default `tessera:`. */
+  prefix?: string
+  /** Tessera's SESSION_IDLE_TIMEOUT in ms (optional; see verifySession). */
+  idleTimeoutMs?: number
+  now?: () => number
+}
+
+interface CookieJar {
+  [name: string]: { value?: unknown } | undefined
+}
+
+/**
+ * `{ auth: true }` answers 401 without a valid session; `{ permission: 'user:read' }` also 403
+ * without that permission. Both hand the handler `session`. One Redis read per request at most.
+ */
+export function tesseraAuth(options: TesseraAuthOptions) {
+  const { redis, cookieName = '__Host-sid', prefix, idleTimeoutMs, now = Date.now } = options
+  const outcomes = new WeakMap<Request, Promise<VerifiedSession | null>>()
+  const sessionFor = (request: Request, cookie: CookieJar) => {
+    let outcome = outcomes.get(request)
+    if (!outcome) {
+      outcome = verifySession(redis, cookie[cookieName]?.value, { prefix, idleTimeoutMs, now: now() })
+      outcomes.set(request, outcome)
+    }
+    return outcome
+  }
+
+  return new Elysia({ name: 'tessera.verify', seed: `${cookieName}|${prefix ?? ''}` }).macro({
+    auth: {
+      async resolve({ request, cookie, status }) {
+        const session = await sessionFor(request, cookie)
+        if (!session) return status(401, 'Unauthorized')
+        return { session }
+      },
+    },
+    permission: (permission: Permission) => ({
+      async resolve({ request, cookie, status }) {
+        const session = await sessionFor(request, cookie)
+        if (!session) return status(401, 'Unauthorized')
+        if (!hasPermission(session.permissions, permission)) return status(403, 'Forbidden')
+        return { session }
+      },
+    }),
+  })
+}
+
+export type { VerifiedSession } from './verify'

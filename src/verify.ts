@@ -1,0 +1,98 @@
+// Verifies a Tessera session cookie straight from Redis, for other TypeScript services: no HTTP
+// round trip, and no Elysia or PostgreSQL in the import graph (only ioredis and pure modules).
+
+import type Redis from 'ioredis'
+import { isSessionLive, parseSession } from './modules/sessions/store'
+import { hashToken, isWellFormedToken } from './modules/sessions/token'
+import { createRedisKeys, type RedisKeys } from './redis/keys'
+
+export interface VerifyOptions {
+  /** Tessera's REDIS_KEY_PREFIX. Default `tessera:`. */
+  prefix?: string
+  /**
+   * Tessera's SESSION_IDLE_TIMEOUT in ms. Optional: the key's TTL already enforces the idle limit;
+   * given, it is also checked against the record's last-seen time, as Tessera itself does.
+   */
+  idleTimeoutMs?: number
+  /** The current time in ms since the epoch (tests). Default `Date.now()`. */
+  now?: number
+}
+
+export interface VerifiedSession {
+  userId: number
+  username: string
+  /** As granted; `superuser` implies every other permission (see hasPermission). */
+  permissions: string[]
+  /** Absolute expiry, ms since the epoch. */
+  expiresAt: number
+  /** When the session idles out without further use (never later than `expiresAt`). */
+  idleExpiresAt: number
+  /** The public session id shown in listings (never the token or its hash). */
+  sessionId: string
+}
+
+const keysByPrefix = new Map<string, RedisKeys>()
+function keysFor(prefix: string): RedisKeys {
+  let keys = keysByPrefix.get(prefix)
+  if (!keys) {
+    keys = createRedisKeys(prefix)
+    keysByPrefix.set(prefix, keys)
+  }
+  return keys
+}
+
+/**
+ * The session a cookie value names, or null when it is malformed, unknown, ended or expired (idle
+ * or absolute). Read-only: it never extends the session, so use by other services alone does not
+ * keep it from idling out. Redis errors are thrown, never turned into null: "cannot tell" is not
+ * "logged out", and the caller should answer 503 rather than 401.
+ */
+export async function verifySession(
+  redis: Redis,
+  cookieValue: unknown,
+  options: VerifyOptions = {},
+): Promise<VerifiedSession | null> {
+  // Checked before Redis or any log sees it, exactly as Tessera does.
+  if (!isWellFormedToken(cookieValue)) return null
+  const tokenHash = await hashToken(cookieValue)
+  const key = keysFor(options.prefix ?? 'tessera:').session(tokenHash)
+  const replies = await redis.multi().hgetall(key).pttl(key).exec()
+  if (!replies) return null
+  const [[readError, raw], [ttlError, ttl]] = replies as [
+    [Error | null, Record<string, string>],
+    [Error | null, number],
+  ]
+  if (readError) throw readError
+  if (ttlError) throw ttlError
+  const session = parseSession(tokenHash, raw)
+  // Tessera always sets a TTL (the idle limit); a record without one is not a session it wrote.
+  if (!session || ttl <= 0) return null
+  const now = options.now ?? Date.now()
+  if (now >= session.expiresAt) return null
+  const idleTimeoutMs = options.idleTimeoutMs
+  if (idleTimeoutMs !== undefined && !isSessionLive(session, now, idleTimeoutMs)) return null
+  const idleExpiresAt = Math.min(
+    now + ttl,
+    idleTimeoutMs === undefined ? Number.POSITIVE_INFINITY : session.lastSeenAt + idleTimeoutMs,
+    session.expiresAt,
+  )
+  return {
+    userId: session.userId,
+    username: session.username,
+    permissions: session.permissions,
+    expiresAt: session.expiresAt,
+    idleExpiresAt,
+    sessionId: session.publicId,
+  }
+}
+
+/** The value of one cookie in a `Cookie` request header, for services without a cookie parser. */
+export function cookieFromHeader(header: string | null | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return undefined
+}
+
+export { hasPermission, type Permission } from './modules/permissions/catalogue'
