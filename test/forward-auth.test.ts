@@ -98,8 +98,37 @@ describe('/auth/verify', () => {
     expect(response.headers.get('x-user-name')).toBe('alice')
     // The exemption is this exact path: everything else still gets the check.
     await expectError(await call(env.app, 'POST', '/user/logout', { cookie: alice, headers: crossSite }), 403)
-    await expectError(await call(env.app, 'POST', '/auth/verify/x', { cookie: alice, headers: crossSite }), 403)
     await expectError(await call(env.app, 'POST', '/auth/verifyx', { cookie: alice, headers: crossSite }), 403)
+  })
+
+  test('Envoy style: the original method and path appended to /auth/verify, the permission in a header', async () => {
+    const envoy = (cookie: string | undefined, permission?: string) =>
+      call(env.app, 'POST', '/auth/verify/app/orders?page=2', {
+        cookie,
+        headers: {
+          origin: 'https://shop.example',
+          'sec-fetch-site': 'cross-site',
+          ...(permission ? { 'x-tessera-permission': permission } : {}),
+        },
+      })
+    const ok = await envoy(alice, 'user:read')
+    await expectEmpty(ok, 200)
+    expect(ok.headers.get('x-user-name')).toBe('alice')
+    await expectEmpty(await envoy(alice, 'user:manage'), 403)
+    await expectEmpty(await envoy(undefined, 'user:read'), 401)
+    await expectError(await envoy(alice, 'nonsense'), 400, 'unknown_permission')
+  })
+
+  test('query and header requirements add up; neither can loosen the other', async () => {
+    await expectEmpty(
+      await verify('GET', alice, '?permission=user:read', { 'x-tessera-permission': 'user:manage' }),
+      403,
+    )
+    await expectEmpty(
+      await verify('GET', alice, '?permission=user:manage', { 'x-tessera-permission': 'user:read' }),
+      403,
+    )
+    await expectEmpty(await verify('GET', alice, '?permission=user:read', { 'x-tessera-permission': 'user:read' }), 200)
   })
 
   test('a forwarded body (form, oversized, not JSON) is ignored, never parsed or refused', async () => {

@@ -163,7 +163,13 @@ export async function setUserDisabled(
       // Enabling needs no protection: it takes nothing away from anyone.
       const target = disabled
         ? await lockTarget(tx, userId, actor, false)
-        : (await tx.select().from(users).where(eq(users.id, userId)).for('no key update'))[0]
+        : (
+            await tx
+              .select({ id: users.id, disabled: users.disabled })
+              .from(users)
+              .where(eq(users.id, userId))
+              .for('no key update')
+          )[0]
       if (!target) throw userNotFound()
       let outboxId: number | undefined
       if (target.disabled !== disabled) {

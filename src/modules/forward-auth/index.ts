@@ -1,12 +1,13 @@
 // Forward auth for gateways (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz): the original
 // request's cookie in, the identity out as response headers. Empty body, never a Set-Cookie.
 
-import { Elysia, t } from 'elysia'
+import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { AppError } from '../../lib/errors'
 import { createAuthenticator } from '../auth/authenticate'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, isPermission, PERMISSION_NAMES, type Permission } from '../permissions/catalogue'
+import { ForwardAuthQuery } from './model'
 
 export const FORWARD_AUTH_PATH = '/auth/verify'
 
@@ -20,12 +21,20 @@ export function isForwardAuthRequest(request: Request): boolean {
   const start = url.indexOf('/', url.indexOf('//') + 2)
   if (start < 0) return false
   const query = url.indexOf('?', start)
-  return (query < 0 ? url.slice(start) : url.slice(start, query)) === FORWARD_AUTH_PATH
+  const path = query < 0 ? url.slice(start) : url.slice(start, query)
+  return path === FORWARD_AUTH_PATH || path.startsWith(`${FORWARD_AUTH_PATH}/`)
 }
 
-function requiredPermissions(list: string | undefined): Permission[] {
-  const names = (list ?? '')
-    .split(',')
+/** A header a gateway can set with the permission(s) a route needs, where a query cannot (Envoy). */
+export const PERMISSION_HEADER = 'x-tessera-permission'
+
+/**
+ * Every permission named in the query and in the header; all are required. A client can add names
+ * (nginx forwards its headers; Envoy its query) but only ever make its own check stricter.
+ */
+function requiredPermissions(...lists: (string | null | undefined)[]): Permission[] {
+  const names = lists
+    .flatMap((list) => (list ?? '').split(','))
     .map((name) => name.trim())
     .filter(Boolean)
   for (const name of names) {
@@ -40,47 +49,52 @@ function effectivePermissions(held: readonly string[]): string[] {
   return held.includes('superuser') ? [...PERMISSION_NAMES] : [...held]
 }
 
+const DESCRIPTION =
+  'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method; `/auth/verify/<anything>` answers the same (Envoy appends the original path to its `path_prefix`). Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=` or the `X-Tessera-Permission` header (all named are required). Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 400 for an unknown permission name.'
+
 export function forwardAuthRoutes(ctx: AppContext) {
   // Its own authenticator over the same cache: the route must answer 401/403 with an empty body,
   // which the auth macro (JSON errors) does not do. A permission check reads Redis, as the macro's does.
   const authenticate = createAuthenticator(ctx, ctx.sessionCache)
   const cookieName = ctx.config.cookieName
-  return new Elysia({ name: 'tessera.routes.forward-auth', seed: ctx.id, tags: ['gateway'] }).all(
-    FORWARD_AUTH_PATH,
-    async ({ cookie, query, set }) => {
-      const required = requiredPermissions(query.permission)
-      const session = await authenticate(cookie[cookieName]?.value, required.length > 0)
-      if (!session) {
-        ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
-        set.status = 401
-        return ''
-      }
-      if (!required.every((permission) => hasPermission(session.permissions, permission))) {
-        // Counted, not written to the stream: a gateway may ask for every asset of a page.
-        ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
-        set.status = 403
-        return ''
-      }
-      set.headers['x-user-id'] = String(session.userId)
-      set.headers['x-user-name'] = session.username
-      set.headers['x-user-permissions'] = effectivePermissions(session.permissions).join(',')
+
+  const verify = async ({
+    cookie,
+    query,
+    request,
+    set,
+  }: {
+    cookie: Record<string, { value?: unknown } | undefined>
+    query: { permission?: string }
+    request: Request
+    set: { status?: number | string; headers: Record<string, string | number> }
+  }) => {
+    const required = requiredPermissions(query.permission, request.headers.get(PERMISSION_HEADER))
+    const session = await authenticate(cookie[cookieName]?.value, required.length > 0)
+    if (!session) {
+      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
+      set.status = 401
       return ''
-    },
-    {
-      query: t.Object({
-        permission: t.Optional(
-          t.String({
-            maxLength: 512,
-            description: 'Permission(s) the request needs, comma-separated; all are required.',
-            examples: ['user:read'],
-          }),
-        ),
-      }),
+    }
+    if (!required.every((permission) => hasPermission(session.permissions, permission))) {
+      // Counted, not written to the stream: a gateway may ask for every asset of a page.
+      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
+      set.status = 403
+      return ''
+    }
+    set.headers['x-user-id'] = String(session.userId)
+    set.headers['x-user-name'] = session.username
+    set.headers['x-user-permissions'] = effectivePermissions(session.permissions).join(',')
+    return ''
+  }
+
+  return new Elysia({ name: 'tessera.routes.forward-auth', seed: ctx.id, tags: ['gateway'] })
+    .all(FORWARD_AUTH_PATH, verify, {
+      query: ForwardAuthQuery,
       detail: {
         summary: 'Forward auth (gateways)',
         security: [...SESSION_SECURITY, {}],
-        description:
-          'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method. Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=`. Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 400 for an unknown permission name.',
+        description: DESCRIPTION,
         responses: {
           200: {
             description: 'Valid session with every required permission; identity in the headers.',
@@ -92,10 +106,10 @@ export function forwardAuthRoutes(ctx: AppContext) {
           },
           401: { description: 'No valid session. Empty body.' },
           403: { description: 'Valid session lacking a required permission. Empty body.' },
-          400: { description: 'An unknown permission name in `?permission=`.' },
+          400: { description: 'An unknown permission name.' },
           503: { description: 'Redis unreachable: neither allowed nor refused; the gateway should fail closed.' },
         },
       },
-    },
-  )
+    })
+    .all(`${FORWARD_AUTH_PATH}/*`, verify, { query: ForwardAuthQuery, detail: { hide: true } })
 }
