@@ -2,7 +2,7 @@
 // round trip, and no Elysia or PostgreSQL in the import graph (only ioredis and pure modules).
 
 import type Redis from 'ioredis'
-import { isSessionLive, parseSession } from './modules/sessions/store'
+import { isSessionLive, parseSession } from './modules/sessions/record'
 import { hashToken, isWellFormedToken } from './modules/sessions/token'
 import { createRedisKeys, type RedisKeys } from './redis/keys'
 
@@ -56,12 +56,9 @@ export async function verifySession(
   if (!isWellFormedToken(cookieValue)) return null
   const tokenHash = await hashToken(cookieValue)
   const key = keysFor(options.prefix ?? 'tessera:').session(tokenHash)
-  const replies = await redis.multi().hgetall(key).pttl(key).exec()
+  const replies = await redis.multi().get(key).pttl(key).exec()
   if (!replies) return null
-  const [[readError, raw], [ttlError, ttl]] = replies as [
-    [Error | null, Record<string, string>],
-    [Error | null, number],
-  ]
+  const [[readError, raw], [ttlError, ttl]] = replies as [[Error | null, string | null], [Error | null, number]]
   if (readError) throw readError
   if (ttlError) throw ttlError
   const session = parseSession(tokenHash, raw)

@@ -148,7 +148,7 @@ describe('event stream', () => {
       userAgent: 'audit-test-agent/1.0',
       instance: env.config.instanceId,
     })
-    expect(last?.sessionHash).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(last?.sessionHash).toMatch(/^[A-Za-z0-9_-]{22}$/)
     expect(last?.actorId).toBeGreaterThan(0)
   })
 
@@ -166,6 +166,7 @@ describe('event stream', () => {
       expiresAt: 1,
       ip: '',
       userAgent: '',
+      userAgentRef: '',
     }
     const key = `${env.prefix}trim-test`
     const first = (await env.redis.xadd(key, '*', 't', 'logout')) as string

@@ -104,7 +104,8 @@ describe('POST /user/password', () => {
     }
     expect(body.otherSessionsEnded).toBe(true)
     expect(body.propagated).toBe(true)
-    expect(body.session.id).toBe(me.session.id)
+    // A new token, so a new public id (it derives from the token's hash); same absolute expiry.
+    expect(body.session.id).not.toBe(me.session.id)
     expect(response.headers.get('cache-control')).toBe('no-store')
 
     const token = sessionTokenFrom(response, env.config.cookieName)
@@ -114,11 +115,11 @@ describe('POST /user/password', () => {
     expect(await alive(rotated)).toBe(true)
     expect(await alive(current)).toBe(false)
     expect(await alive(other)).toBe(false)
-    // The rotated session is the same session: same public id in the listing, and it is current.
+    // The rotated session is the only one left, listed under the id the answer gave, and current.
     const listed = (await (await call(env.app, 'GET', '/sessions', { cookie: rotated })).json()) as {
       sessions: { id: string; current: boolean }[]
     }
-    expect(listed.sessions).toEqual([expect.objectContaining({ id: me.session.id, current: true })])
+    expect(listed.sessions).toEqual([expect.objectContaining({ id: body.session.id, current: true })])
 
     expect(await canLogin('changer', OLD)).toBe(false)
     expect(await canLogin('changer', NEW)).toBe(true)

@@ -9,16 +9,19 @@ export interface RedisKeys {
   readonly prefix: string
   /** Prefix of every session key; Lua scripts append a token hash to it. */
   readonly sessionPrefix: string
-  /** Hash: one live session, named by the SHA-256 of its token (never the token itself). */
+  /** String: one live session (record.ts), named by the hash of its token (never the token itself). */
   session(tokenHash: string): string
-  /** Sorted set: a user's live session hashes, scored by absolute expiry (ms). */
+  /**
+   * Hash: a user's live sessions (token hash → absolute expiry) and permission set (`p`, with its
+   * version `v`, so a late writer cannot roll it back).
+   */
   userSessions(userId: number): string
+  /** String: one user agent, shared by every session that sent it (record.ts). */
+  userAgent(ref: string): string
   /** SCAN pattern matching every user's session index (ending everyone's sessions). */
   readonly allUserSessions: string
   /** The user id a `userSessions` key belongs to; undefined for any other key. */
   userIdOfSessions(key: string): number | undefined
-  /** Hash: a user's current permission set and its version, so late writers cannot roll it back. */
-  userPermissions(userId: number): string
   /** String: marks an outbox row as applied, so a retried relay changes nothing twice. */
   outboxApplied(outboxId: number): string
   /** Stream: every auth event, tailed by instances and the audit consumer. */
@@ -40,15 +43,15 @@ export function createRedisKeys(prefix: string): RedisKeys {
     prefix,
     sessionPrefix,
     session: (tokenHash: string) => `${sessionPrefix}${tokenHash}`,
-    userSessions: (userId: number) => `${base}u:${userId}:s`,
+    userSessions: (userId: number) => `${base}u:${userId}`,
+    userAgent: (ref: string) => `${base}ua:${ref}`,
     // The prefix is restricted to characters that are not glob syntax (see config.ts).
-    allUserSessions: `${base}u:*:s`,
+    allUserSessions: `${base}u:*`,
     userIdOfSessions(key: string) {
-      if (!key.startsWith(`${base}u:`) || !key.endsWith(':s')) return undefined
-      const id = key.slice(base.length + 2, -2)
+      if (!key.startsWith(`${base}u:`)) return undefined
+      const id = key.slice(base.length + 2)
       return /^\d{1,15}$/.test(id) ? Number(id) : undefined
     },
-    userPermissions: (userId: number) => `${base}u:${userId}:p`,
     outboxApplied: (outboxId: number) => `${base}ob:${outboxId}`,
     events: `${base}events`,
     loginFailuresAccount: (usernameHash: string) => `${base}rl:a:${usernameHash}`,

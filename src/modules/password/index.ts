@@ -31,7 +31,7 @@ export function passwordRoutes(ctx: AppContext, auth: ReturnType<typeof authPlug
       return {
         otherSessionsEnded: outcome.otherSessionsEnded,
         propagated: outcome.propagated,
-        session: { id: session.publicId, expiresAt: new Date(session.expiresAt).toISOString() },
+        session: { id: outcome.publicId, expiresAt: new Date(session.expiresAt).toISOString() },
       }
     },
     {
@@ -41,7 +41,7 @@ export function passwordRoutes(ctx: AppContext, auth: ReturnType<typeof authPlug
       detail: {
         summary: 'Change my password',
         description:
-          'Verifies `currentPassword` (403 `wrong_password` when wrong; failures count towards the login limits, 429 past them), stores the new argon2id hash, ends every other session of the user unless `keepOtherSessions` is true, and rotates the current session: the answer sets a new cookie and the old token is dead. The rotated session keeps its public id and absolute expiry.',
+          'Verifies `currentPassword` (403 `wrong_password` when wrong; failures count towards the login limits, 429 past them), stores the new argon2id hash, ends every other session of the user unless `keepOtherSessions` is true, and rotates the current session: the answer sets a new cookie and the old token is dead. The rotated session keeps its absolute expiry; its public id changes with its token.',
       },
     },
   )

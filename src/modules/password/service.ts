@@ -7,7 +7,9 @@ import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
 import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
-import { rotateSession, type Session } from '../sessions/store'
+import { rotateSession } from '../sessions/management'
+import { publicIdFor } from '../sessions/record'
+import type { Session } from '../sessions/store'
 import { generateToken, hashToken } from '../sessions/token'
 import { hashPassword, verifyPassword } from '../users/password'
 
@@ -23,6 +25,8 @@ export interface PasswordChange {
 export interface PasswordChangeOutcome {
   /** The rotated session's new token for the cookie; undefined if the session ended meanwhile. */
   token: string | undefined
+  /** The rotated session's public id, as GET /sessions will list it. */
+  publicId: string
   otherSessionsEnded: boolean
   propagated: boolean
 }
@@ -108,5 +112,10 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   ctx.sessionCache?.delete(session.tokenHash)
   const propagated = await relayNow(ctx, outboxIds)
   if (!input.keepOtherSessions) ctx.sessionCache?.deleteUser(userId)
-  return { token: rotated ? token : undefined, otherSessionsEnded: !input.keepOtherSessions, propagated }
+  return {
+    token: rotated ? token : undefined,
+    publicId: publicIdFor(newTokenHash),
+    otherSessionsEnded: !input.keepOtherSessions,
+    propagated,
+  }
 }

@@ -3,7 +3,7 @@
 import { t } from 'elysia'
 
 export const PublicSessionId = t.String({
-  pattern: '^[A-Za-z0-9_-]{22}$',
+  pattern: '^[A-Za-z0-9_-]{16}$',
   description: 'Public session id from a listing; unrelated to the token.',
   error: 'id must be a session id from GET /sessions',
 })

@@ -4,13 +4,8 @@
 
 import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
-import {
-  deleteSessionByPublicId,
-  listUserSessions,
-  revokeEverySession,
-  revokeUserSessions,
-  type Session,
-} from './store'
+import { deleteSessionByPublicId, revokeEverySession } from './management'
+import { listUserSessions, revokeUserSessions, type Session } from './store'
 
 /** Client facts recorded with each event. */
 export interface Actor {

@@ -1,11 +1,25 @@
-// Sessions in Redis: each a small hash named by its token's SHA-256, indexed per user, and every
-// change written in one Lua script together with the stream event that announces it.
+// Sessions in Redis: one packed string per session (see record.ts), named by its token's hash; a
+// hash per user indexing their live sessions and holding their permission set; and every change
+// written in one Lua script together with the stream event that announces it.
 
 import type Redis from 'ioredis'
 import { type AuthEvent, encodeEvent, SESSION_HASH_FIELD } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 import { defineScript, runScript } from '../../redis/script'
-import { generatePublicId, generateToken, hashToken } from './token'
+import {
+  encodePermissions,
+  isSessionLive,
+  PART,
+  packRecord,
+  parseSession,
+  type Session,
+  sanitizeUserAgent,
+  toBase36,
+  userAgentRef,
+} from './record'
+import { generateToken, hashToken } from './token'
+
+export { isSessionLive, parseSession, type Session, sanitizeUserAgent } from './record'
 
 export interface SessionStore {
   readonly redis: Redis
@@ -17,78 +31,84 @@ export interface SessionStore {
   readonly streamMaxLen: number
 }
 
-export interface Session {
-  /** SHA-256 of the token; names the Redis key. Never shown to users. */
-  tokenHash: string
-  /** Random id shown in session listings. */
-  publicId: string
-  userId: number
-  username: string
-  permissions: string[]
-  createdAt: number
-  lastSeenAt: number
-  /** Absolute expiry, ms since the epoch. */
-  expiresAt: number
-  ip: string
-  userAgent: string
-}
-
 export type EventInput<E extends AuthEvent = AuthEvent> = E extends unknown ? Omit<E, 'at'> : never
-
-// Redis keeps a hash in its compact listpack encoding only while every value is at most 64 bytes;
-// a realistic user agent is 110-140, so it is stored in 64-byte slices.
-const UA_SLICE = 64
-const UA_FIELDS = ['ua', 'ua1', 'ua2', 'ua3'] as const
-const MAX_USER_AGENT = UA_SLICE * UA_FIELDS.length
-
-/** Printable ASCII only, bounded: user agents reach logs, listings and Redis, so they are input. */
-export function sanitizeUserAgent(value: string | null | undefined): string {
-  return (value ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_USER_AGENT)
-}
-
-function userAgentFields(userAgent: string): string[] {
-  const out: string[] = []
-  UA_FIELDS.forEach((field, i) => {
-    const slice = userAgent.slice(i * UA_SLICE, (i + 1) * UA_SLICE)
-    if (slice) out.push(field, slice)
-  })
-  return out
-}
 
 const int = (n: number) => String(Math.floor(n))
 
-const CREATE = defineScript(`
+/**
+ * The user hash keeps its permission version at least this long, even with no session left: a
+ * login that read PostgreSQL just before a grant must still find the newer version when it lands.
+ */
+const USER_TTL_FLOOR_MS = 3_600_000
+/** How long an outbox marker is kept: far longer than any relay retry could take. */
+const OUTBOX_MARKER_TTL_MS = 7 * 86_400_000
+
+// Shared Lua: records are `|`-separated (see record.ts); fields of the user hash other than `v`
+// (permission version) and `p` (permission mask) are the hashes of the user's sessions, with empty
+// values: a session's own key expires with it, so EXISTS is all an index entry needs.
+export const LUA_PRELUDE = `
+local function split(s)
+  local t = {}
+  for p in (s .. '|'):gmatch('([^|]*)|') do t[#t + 1] = p end
+  return t
+end
+local function ms(n) return string.format('%d', n) end
+local function b36(n)
+  n = math.floor(n)
+  if n <= 0 then return '0' end
+  local digits, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+  while n > 0 do
+    local r = n % 36
+    s = digits:sub(r + 1, r + 1) .. s
+    n = math.floor(n / 36)
+  end
+  return s
+end
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ms(ttl)) end
+end
+`
+const lua = (body: string) => defineScript(LUA_PRELUDE + body)
+
+// KEYS: session, user, user agent (or user again when there is none), events.
+const CREATE = lua(`
 local a = cjson.decode(ARGV[1])
 local now = a.now
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now))
--- Index entries whose session idled out are pruned here, so the index never grows without bound.
--- The session keys are built from the prefix; they share the hash tag, hence the slot.
-for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if redis.call('EXISTS', a.prefix .. h) == 0 then redis.call('ZREM', KEYS[2], h) end
+local live, version, storedPerms = {}, nil, nil
+local flat = redis.call('HGETALL', KEYS[2])
+for i = 1, #flat, 2 do
+  local f, v = flat[i], flat[i + 1]
+  if f == 'v' then version = tonumber(v)
+  elseif f == 'p' then storedPerms = v
+  -- Entries whose session ended (idled out or reached its absolute expiry) are pruned here.
+  elseif redis.call('EXISTS', a.prefix .. f) == 0 then redis.call('HDEL', KEYS[2], f)
+  else live[#live + 1] = f end
 end
 -- A permission set written by a later grant or revoke wins over the one read at login.
 local perms = a.perms
-local stored = redis.call('HMGET', KEYS[3], 'v', 'p')
-if stored[1] and tonumber(stored[1]) > a.version then
-  perms = stored[2]
-else
-  redis.call('HSET', KEYS[3], 'v', string.format('%d', a.version), 'p', perms)
-end
-redis.call('PEXPIRE', KEYS[3], string.format('%d', a.permsTtl))
+if version and version > a.version then perms = storedPerms
+else redis.call('HSET', KEYS[2], 'v', a.version, 'p', a.perms) end
 local evicted = {}
-local count = redis.call('ZCARD', KEYS[2])
-if count >= a.max then
-  for _, h in ipairs(redis.call('ZRANGE', KEYS[2], 0, count - a.max)) do
+if #live >= a.max then
+  -- Over the per-user cap: the oldest sessions end.
+  local aged = {}
+  for _, h in ipairs(live) do
+    local t = split(redis.call('GET', a.prefix .. h))
+    aged[#aged + 1] = { h, tonumber(t[${PART.expires}], 36) - tonumber(t[${PART.createdBack}], 36) }
+  end
+  table.sort(aged, function(p, q) return p[2] < q[2] end)
+  for i = 1, #aged - a.max + 1 do
+    local h = aged[i][1]
     redis.call('DEL', a.prefix .. h)
-    redis.call('ZREM', KEYS[2], h)
+    redis.call('HDEL', KEYS[2], h)
     evicted[#evicted + 1] = h
   end
 end
-redis.call('HSET', KEYS[1], 'p', perms, unpack(a.fields))
-redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(1, math.min(a.idle, a.expires - now))))
-redis.call('ZADD', KEYS[2], string.format('%d', a.expires), a.hash)
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[2], last[2])
+redis.call('SET', KEYS[1], a.head .. perms .. a.tail, 'PX', ms(math.max(1, math.min(a.idle, a.expires - now))))
+redis.call('HSET', KEYS[2], a.hash, '')
+-- The index outlives every session it lists: none expires later than the one made now.
+extend(KEYS[2], a.userTtl)
+if a.ua ~= '' then redis.call('SET', KEYS[3], a.ua, 'PX', ms(a.userTtl)) end
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.maxlen, '*', unpack(a.event))
 if #evicted > 0 then
   local ev = a.evictEvent
@@ -100,32 +120,36 @@ return perms
 `)
 
 // Returns the session's last-seen time after the call (-1 when the session is gone).
-const TOUCH = defineScript(`
-local r = redis.call('HMGET', KEYS[1], 'l', 'x')
-if not r[1] then return -1 end
+const TOUCH = lua(`
+local value = redis.call('GET', KEYS[1])
+if not value then return -1 end
+local t = split(value)
+local expires = tonumber(t[${PART.expires}], 36)
+local last = expires - tonumber(t[${PART.lastSeenBack}], 36)
 local now = tonumber(ARGV[1])
-if now - tonumber(r[1]) < tonumber(ARGV[3]) then return tonumber(r[1]) end
-redis.call('HSET', KEYS[1], 'l', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], string.format('%d', math.max(1, math.min(tonumber(ARGV[2]), tonumber(r[2]) - now))))
+if now - last < tonumber(ARGV[3]) then return last end
+t[${PART.lastSeenBack}] = b36(expires - now)
+redis.call('SET', KEYS[1], table.concat(t, '|'), 'PX', ms(math.max(1, math.min(tonumber(ARGV[2]), expires - now))))
 return now
 `)
 
-const DELETE = defineScript(`
+// KEYS: session, user, events.
+const DELETE = lua(`
 local n = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
 if n == 1 then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3)) end
 return n
 `)
 
-// KEYS: user index, events, outbox marker (or the index again when there is none).
-const REVOKE_USER = defineScript(`
+// KEYS: user, events, outbox marker (or the user again when there is none).
+const REVOKE_USER = lua(`
 local a = cjson.decode(ARGV[1])
-if a.marker and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', string.format('%d', a.markerTtl)) then return -1 end
+if a.marker and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ms(a.markerTtl)) then return -1 end
 local ended = {}
-for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if h ~= a.except then
+for _, h in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if h ~= 'v' and h ~= 'p' and h ~= a.except then
     if redis.call('DEL', a.prefix .. h) == 1 then ended[#ended + 1] = h end
-    redis.call('ZREM', KEYS[1], h)
+    redis.call('HDEL', KEYS[1], h)
   end
 end
 if #ended > 0 or a.always then
@@ -139,35 +163,42 @@ end
 return #ended
 `)
 
-// KEYS: user index, user permissions, events, outbox marker.
-const SET_PERMISSIONS = defineScript(`
+// KEYS: user, events, outbox marker.
+const SET_PERMISSIONS = lua(`
 local a = cjson.decode(ARGV[1])
-if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', string.format('%d', a.markerTtl)) then return -1 end
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ms(a.markerTtl)) then return -1 end
 local applied = 0
-local stored = redis.call('HGET', KEYS[2], 'v')
+local stored = redis.call('HGET', KEYS[1], 'v')
 -- Versions come from PostgreSQL; an older set arriving late (a retried relay) must not roll back.
 if (not stored) or tonumber(stored) < a.version then
-  redis.call('HSET', KEYS[2], 'v', string.format('%d', a.version), 'p', a.perms)
-  redis.call('PEXPIRE', KEYS[2], string.format('%d', a.permsTtl))
-  for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-    local key = a.prefix .. h
-    if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'p', a.perms) else redis.call('ZREM', KEYS[1], h) end
+  redis.call('HSET', KEYS[1], 'v', a.version, 'p', a.perms)
+  extend(KEYS[1], a.userTtlFloor)
+  for _, h in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if h ~= 'v' and h ~= 'p' then
+      local key = a.prefix .. h
+      local value = redis.call('GET', key)
+      if value then
+        local t = split(value)
+        t[${PART.permissions}] = a.perms
+        redis.call('SET', key, table.concat(t, '|'), 'KEEPTTL')
+      else
+        redis.call('HDEL', KEYS[1], h)
+      end
+    end
   end
   applied = 1
 end
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', a.maxlen, '*', unpack(a.event))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(a.event))
 return applied
 `)
 
-/** How long an outbox marker is kept: far longer than any relay retry could take. */
-const OUTBOX_MARKER_TTL_MS = 7 * 86_400_000
+const APPEND_ONCE = lua(`
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+return 1
+`)
 
-function permsTtl(store: SessionStore): number {
-  // The per-user permission version must outlive every session that could still be refreshed.
-  return store.absoluteTimeoutMs + 3_600_000
-}
-
-function withTime(event: EventInput, now: number): string[] {
+export function withTime(event: EventInput, now: number): string[] {
   return encodeEvent({ ...event, at: now } as AuthEvent)
 }
 
@@ -186,38 +217,13 @@ export async function createSession(
 ): Promise<{ token: string; session: Session }> {
   const token = generateToken()
   const tokenHash = await hashToken(token)
-  const { user, now } = input
+  const { user, now, ip } = input
   const userAgent = sanitizeUserAgent(input.userAgent)
+  const uaRef = userAgentRef(userAgent)
   const expiresAt = now + store.absoluteTimeoutMs
-  const session: Session = {
-    tokenHash,
-    publicId: generatePublicId(),
-    userId: user.id,
-    username: user.username,
-    permissions: [...user.permissions],
-    createdAt: now,
-    lastSeenAt: now,
-    expiresAt,
-    ip: input.ip,
-    userAgent,
-  }
-  const fields = [
-    'id',
-    session.publicId,
-    'u',
-    String(user.id),
-    'n',
-    user.username,
-    'c',
-    int(now),
-    'l',
-    int(now),
-    'x',
-    int(expiresAt),
-    'ip',
-    input.ip,
-    ...userAgentFields(userAgent),
-  ]
+  const record = { userId: user.id, username: user.username, createdAt: now, lastSeenAt: now, expiresAt, ip }
+  const { head, tail } = packRecord({ ...record, userAgentRef: uaRef })
+  const userKey = store.keys.userSessions(user.id)
   const args = {
     now,
     prefix: store.keys.sessionPrefix,
@@ -227,9 +233,12 @@ export async function createSession(
     max: store.maxSessionsPerUser,
     maxlen: String(store.streamMaxLen),
     version: user.permissionsVersion,
-    perms: user.permissions.join(','),
-    permsTtl: permsTtl(store),
-    fields,
+    perms: encodePermissions(user.permissions),
+    head,
+    tail,
+    ua: userAgent,
+    // The index and a shared user agent live as long as the longest session that may point at them.
+    userTtl: Math.max(store.absoluteTimeoutMs, USER_TTL_FLOOR_MS),
     event: withTime({ ...input.event, sessionHash: tokenHash } as EventInput, now),
     evictEvent: withTime(
       {
@@ -243,55 +252,22 @@ export async function createSession(
     ),
     hashField: SESSION_HASH_FIELD,
   }
-  const perms = (await runScript(
-    store.redis,
-    CREATE,
-    [
-      store.keys.session(tokenHash),
-      store.keys.userSessions(user.id),
-      store.keys.userPermissions(user.id),
-      store.keys.events,
-    ],
-    [JSON.stringify(args)],
-  )) as string
-  session.permissions = perms ? perms.split(',') : []
+  const keys = [
+    store.keys.session(tokenHash),
+    userKey,
+    uaRef ? store.keys.userAgent(uaRef) : userKey,
+    store.keys.events,
+  ]
+  const mask = (await runScript(store.redis, CREATE, keys, [JSON.stringify(args)])) as string
+  const session = parseSession(tokenHash, `${head}${mask}${tail}`)
+  if (!session) throw new Error('created session could not be read back')
+  session.userAgent = userAgent
   return { token, session }
-}
-
-/** Parses an HGETALL reply; undefined when the key is missing or the record is malformed. */
-export function parseSession(tokenHash: string, raw: Record<string, string>): Session | undefined {
-  const userId = Number(raw.u)
-  const expiresAt = Number(raw.x)
-  const lastSeenAt = Number(raw.l)
-  if (!raw.u || !Number.isSafeInteger(userId) || !Number.isFinite(expiresAt) || !Number.isFinite(lastSeenAt)) {
-    return undefined
-  }
-  return {
-    tokenHash,
-    publicId: raw.id ?? '',
-    userId,
-    username: raw.n ?? '',
-    permissions: raw.p ? raw.p.split(',') : [],
-    createdAt: Number(raw.c),
-    lastSeenAt,
-    expiresAt,
-    ip: raw.ip ?? '',
-    userAgent: UA_FIELDS.map((f) => raw[f] ?? '').join(''),
-  }
 }
 
 /** Reads a session by token hash. Expiry is not checked here: see isSessionLive. */
 export async function readSession(store: SessionStore, tokenHash: string): Promise<Session | undefined> {
-  const raw = await store.redis.hgetall(store.keys.session(tokenHash))
-  return parseSession(tokenHash, raw)
-}
-
-/**
- * Both limits are enforced on read, not only by the key's TTL: the TTL is refreshed at most once
- * per touch interval, and a cached copy must never outlive what Redis would allow.
- */
-export function isSessionLive(session: Session, now: number, idleTimeoutMs: number): boolean {
-  return now < session.expiresAt && now - session.lastSeenAt < idleTimeoutMs
+  return parseSession(tokenHash, await store.redis.get(store.keys.session(tokenHash)))
 }
 
 /** True when the session's last-seen time is old enough to be written back. */
@@ -360,11 +336,11 @@ export async function revokeUserSessions(store: SessionStore, input: RevokeUserS
     marker: marker !== undefined,
     markerTtl: OUTBOX_MARKER_TTL_MS,
   }
-  const userIndex = keys.userSessions(input.userId)
+  const userKey = keys.userSessions(input.userId)
   return (await runScript(
     store.redis,
     REVOKE_USER,
-    [userIndex, keys.events, marker ?? userIndex],
+    [userKey, keys.events, marker ?? userKey],
     [JSON.stringify(args)],
   )) as number
 }
@@ -387,8 +363,8 @@ export async function setUserPermissions(store: SessionStore, input: SetUserPerm
   const args = {
     prefix: keys.sessionPrefix,
     version: input.version,
-    perms: input.permissions.join(','),
-    permsTtl: permsTtl(store),
+    perms: encodePermissions(input.permissions),
+    userTtlFloor: USER_TTL_FLOOR_MS,
     maxlen: String(store.streamMaxLen),
     markerTtl: OUTBOX_MARKER_TTL_MS,
     event: withTime(input.event, input.now),
@@ -396,21 +372,10 @@ export async function setUserPermissions(store: SessionStore, input: SetUserPerm
   return (await runScript(
     store.redis,
     SET_PERMISSIONS,
-    [
-      keys.userSessions(input.userId),
-      keys.userPermissions(input.userId),
-      keys.events,
-      keys.outboxApplied(input.outboxId),
-    ],
+    [keys.userSessions(input.userId), keys.events, keys.outboxApplied(input.outboxId)],
     [JSON.stringify(args)],
   )) as number
 }
-
-const APPEND_ONCE = defineScript(`
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-return 1
-`)
 
 /** Appends an event that changes nothing else in Redis (e.g. a failed login). */
 export async function appendEvent(store: SessionStore, event: EventInput, now: number): Promise<void> {
@@ -432,165 +397,27 @@ export async function appendEventOnce(
   )
 }
 
-/** The user's live sessions, newest first; entries whose key expired are skipped. */
+/** Token hashes of a user's sessions, from their index (may include ones that just ended). */
+export async function userSessionHashes(store: SessionStore, userId: number): Promise<string[]> {
+  const fields = await store.redis.hkeys(store.keys.userSessions(userId))
+  return fields.filter((f) => f !== 'v' && f !== 'p')
+}
+
+/** The user's live sessions with their user agents, newest first. */
 export async function listUserSessions(store: SessionStore, userId: number, now: number): Promise<Session[]> {
-  const hashes = await store.redis.zrangebyscore(store.keys.userSessions(userId), `(${int(now)}`, '+inf')
+  const hashes = await userSessionHashes(store, userId)
   if (hashes.length === 0) return []
-  const pipeline = store.redis.pipeline()
-  for (const hash of hashes) pipeline.hgetall(store.keys.session(hash))
-  const replies = (await pipeline.exec()) ?? []
+  const values = await store.redis.mget(hashes.map((hash) => store.keys.session(hash)))
   const sessions: Session[] = []
-  replies.forEach(([error, raw], i) => {
-    if (error) throw error
-    const session = parseSession(hashes[i] as string, raw as Record<string, string>)
+  values.forEach((value, i) => {
+    const session = parseSession(hashes[i] as string, value)
     if (session && isSessionLive(session, now, store.idleTimeoutMs)) sessions.push(session)
   })
+  const refs = [...new Set(sessions.map((s) => s.userAgentRef).filter(Boolean))]
+  if (refs.length > 0) {
+    const agents = await store.redis.mget(refs.map((ref) => store.keys.userAgent(ref)))
+    const byRef = new Map(refs.map((ref, i) => [ref, agents[i] ?? '']))
+    for (const session of sessions) session.userAgent = byRef.get(session.userAgentRef) ?? ''
+  }
   return sessions.sort((a, b) => b.createdAt - a.createdAt)
-}
-
-// --- Session management: ending sessions by public id, rotating a token, ending everyone's. ---
-
-// KEYS: user index, events. The public id is found among this user's sessions only, so nobody can
-// end another user's session by guessing or copying its id.
-const DELETE_BY_PUBLIC_ID = defineScript(`
-local a = cjson.decode(ARGV[1])
-for _, h in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = a.prefix .. h
-  if redis.call('HGET', key, 'id') == a.publicId then
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], h)
-    local ev = a.event
-    ev[#ev + 1] = a.hashField
-    ev[#ev + 1] = h
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(ev))
-    return h
-  end
-end
-return false
-`)
-
-/**
- * Ends the session of `userId` whose public id is `publicId`, with its event, in one step. Returns
- * the ended session's token hash (to tell whether it was the caller's own), or undefined.
- */
-export async function deleteSessionByPublicId(
-  store: SessionStore,
-  input: { userId: number; publicId: string; event: EventInput; now: number },
-): Promise<string | undefined> {
-  const args = {
-    prefix: store.keys.sessionPrefix,
-    publicId: input.publicId,
-    maxlen: String(store.streamMaxLen),
-    event: withTime(input.event, input.now),
-    hashField: SESSION_HASH_FIELD,
-  }
-  const result = await runScript(
-    store.redis,
-    DELETE_BY_PUBLIC_ID,
-    [store.keys.userSessions(input.userId), store.keys.events],
-    [JSON.stringify(args)],
-  )
-  return typeof result === 'string' ? result : undefined
-}
-
-// KEYS: old session, new session, user index, events. The record moves to the new token's key
-// unchanged but for last-seen; the old key is gone in the same step, so no moment has both or none.
-const ROTATE = defineScript(`
-local a = cjson.decode(ARGV[1])
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return 0 end
-local expires
-for i = 1, #fields, 2 do
-  if fields[i] == 'x' then expires = tonumber(fields[i + 1]) end
-end
-if not expires or expires <= a.now then return 0 end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[3], a.oldHash)
-redis.call('HSET', KEYS[2], unpack(fields))
-redis.call('HSET', KEYS[2], 'l', string.format('%d', a.now))
-redis.call('PEXPIRE', KEYS[2], string.format('%d', math.max(1, math.min(a.idle, expires - a.now))))
-redis.call('ZADD', KEYS[3], string.format('%d', expires), a.newHash)
-if redis.call('PTTL', KEYS[3]) < 0 then redis.call('PEXPIREAT', KEYS[3], string.format('%d', expires)) end
-local ev = a.event
-ev[#ev + 1] = a.hashField
-ev[#ev + 1] = a.oldHash
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.maxlen, '*', unpack(ev))
-return 1
-`)
-
-/**
- * Moves a live session to a new token (e.g. after a password change): same public id, permissions
- * and absolute expiry, which a rotation must never extend. The old token is dead from this step
- * on. Returns false when the session had already ended.
- */
-export async function rotateSession(
-  store: SessionStore,
-  input: { session: Pick<Session, 'tokenHash' | 'userId'>; newTokenHash: string; event: EventInput; now: number },
-): Promise<boolean> {
-  const { session, newTokenHash, now } = input
-  const args = {
-    now,
-    idle: store.idleTimeoutMs,
-    oldHash: session.tokenHash,
-    newHash: newTokenHash,
-    maxlen: String(store.streamMaxLen),
-    event: withTime(input.event, now),
-    hashField: SESSION_HASH_FIELD,
-  }
-  const result = await runScript(
-    store.redis,
-    ROTATE,
-    [
-      store.keys.session(session.tokenHash),
-      store.keys.session(newTokenHash),
-      store.keys.userSessions(session.userId),
-      store.keys.events,
-    ],
-    [JSON.stringify(args)],
-  )
-  return result === 1
-}
-
-export interface RevokeEverySession {
-  /** Who ends them, and from where; recorded in each event. */
-  event: Omit<EventInput<Extract<AuthEvent, { type: 'all_sessions_revoked' }>>, 'type'>
-  /** Keep this session (the caller's own) alive. */
-  exceptTokenHash?: string
-  now: number
-}
-
-/**
- * Ends every session of every user: one atomic step per user (found by SCAN over the per-user
- * indexes, so no session key is ever enumerated), each with its own event naming the sessions it
- * ended, then one `all_sessions_revoked` event. A login that lands while the sweep runs may survive
- * it; it was made after the decision, with a valid password.
- */
-export async function revokeEverySession(
-  store: SessionStore,
-  input: RevokeEverySession,
-): Promise<{ users: number; sessions: number }> {
-  let cursor = '0'
-  let users = 0
-  let sessions = 0
-  do {
-    const [next, keys] = await store.redis.scan(cursor, 'MATCH', store.keys.allUserSessions, 'COUNT', 500)
-    cursor = next
-    for (const key of keys) {
-      const userId = store.keys.userIdOfSessions(key)
-      if (userId === undefined) continue
-      const ended = await revokeUserSessions(store, {
-        userId,
-        exceptTokenHash: input.exceptTokenHash,
-        event: { ...input.event, type: 'user_sessions_revoked', subjectId: userId },
-        now: input.now,
-      })
-      // SCAN may return a key twice; the second pass ends nothing and is not counted.
-      if (ended > 0) {
-        users++
-        sessions += ended
-      }
-    }
-  } while (cursor !== '0')
-  await appendEvent(store, { ...input.event, type: 'all_sessions_revoked' }, input.now)
-  return { users, sessions }
 }

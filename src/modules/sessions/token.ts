@@ -12,20 +12,17 @@ export function generateToken(): string {
   return toBase64Url(crypto.getRandomValues(new Uint8Array(TOKEN_BYTES)))
 }
 
-/** A random id shown to users in session listings; unrelated to the token and its hash. */
-export function generatePublicId(): string {
-  return toBase64Url(crypto.getRandomValues(new Uint8Array(16)))
-}
-
 export function isWellFormedToken(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_PATTERN.test(value)
 }
 
 /**
- * The Redis key and stream name of a session. A copy of Redis therefore yields no working cookie:
- * SHA-256 cannot be inverted, and 256-bit tokens cannot be guessed, so no salt or slow hash is needed.
+ * The Redis key and stream name of a session: SHA-256 truncated to 128 bits (22 characters). A
+ * copy of Redis therefore yields no working cookie: finding a token for a hash takes 2^128 work,
+ * and 256-bit tokens cannot be guessed, so no salt or slow hash is needed. 128 bits also keep two
+ * live sessions from ever sharing a key (a collision needs about 2^64 of them).
  */
 export async function hashToken(token: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))
-  return toBase64Url(new Uint8Array(digest))
+  return toBase64Url(new Uint8Array(digest, 0, 16))
 }

@@ -1,0 +1,125 @@
+// The session record as Redis stores it: one short string per session, packed to stay small.
+//
+// A live session costs one key. Its value is `uid|username|perms|expires|idle|age|ip|ua`: numbers
+// in base 36; last-seen and created as milliseconds back from the absolute expiry (short numbers);
+// permissions as a bit mask over the catalogue; the user agent as a reference into a shared table
+// of user agents (most sessions share a handful of browsers). At about 60 bytes the value fits one
+// small allocation; a hash with one field per item needs more than twice that (README,
+// Performance). Pure functions only: the verifier that other services import uses this module.
+
+import { createHash } from 'node:crypto'
+import { PERMISSION_NAMES } from '../permissions/catalogue'
+
+export interface Session {
+  /** Truncated SHA-256 of the token; names the Redis key. Never shown to users. */
+  tokenHash: string
+  /** Shown in session listings; derived one-way from tokenHash, so it leads back to neither. */
+  publicId: string
+  userId: number
+  username: string
+  permissions: string[]
+  createdAt: number
+  lastSeenAt: number
+  /** Absolute expiry, ms since the epoch. */
+  expiresAt: number
+  ip: string
+  /** Filled in only where it is shown (listings); empty on the authentication path. */
+  userAgent: string
+  /** Key of the user agent in the shared table ('' when the client sent none). */
+  userAgentRef: string
+}
+
+/** 1-based positions of the record's parts, as the Lua scripts address them. */
+export const PART = { permissions: 3, expires: 4, lastSeenBack: 5, createdBack: 6 } as const
+const PARTS = 8
+
+export const toBase36 = (n: number) => Math.floor(n).toString(36)
+
+/**
+ * Permissions as a bit mask over the catalogue's order. The catalogue is append-only for this
+ * reason: a permission's bit never changes meaning.
+ */
+export function encodePermissions(names: readonly string[]): string {
+  let mask = 0
+  for (const name of names) {
+    const bit = PERMISSION_NAMES.indexOf(name as (typeof PERMISSION_NAMES)[number])
+    if (bit >= 0) mask |= 1 << bit
+  }
+  return mask.toString(36)
+}
+
+export function decodePermissions(mask36: string): string[] {
+  const mask = Number.parseInt(mask36 || '0', 36)
+  return PERMISSION_NAMES.filter((_, bit) => (mask & (1 << bit)) !== 0)
+}
+
+export function publicIdFor(tokenHash: string): string {
+  return createHash('sha256').update(`tessera:public-session-id:${tokenHash}`).digest('base64url').slice(0, 16)
+}
+
+// User agents reach listings, logs and Redis, so they are input: printable ASCII only, bounded.
+const MAX_USER_AGENT = 256
+
+export function sanitizeUserAgent(value: string | null | undefined): string {
+  return (value ?? '').replace(/[^\x20-\x7e]/g, '?').slice(0, MAX_USER_AGENT)
+}
+
+/** 48 bits of SHA-256: distinct user agents would need millions of kinds to collide. */
+export function userAgentRef(userAgent: string): string {
+  return userAgent ? createHash('sha256').update(userAgent).digest('base64url').slice(0, 8) : ''
+}
+
+export interface RecordFields {
+  userId: number
+  username: string
+  createdAt: number
+  lastSeenAt: number
+  expiresAt: number
+  ip: string
+  userAgentRef: string
+}
+
+/**
+ * The record around its permissions: Lua splices in the permission mask, which it may take from a
+ * newer grant than the caller read.
+ */
+export function packRecord(fields: RecordFields): { head: string; tail: string } {
+  const { expiresAt } = fields
+  return {
+    head: `${toBase36(fields.userId)}|${fields.username}|`,
+    tail: `|${toBase36(expiresAt)}|${toBase36(expiresAt - fields.lastSeenAt)}|${toBase36(expiresAt - fields.createdAt)}|${fields.ip}|${fields.userAgentRef}`,
+  }
+}
+
+/** Parses a stored record; undefined when missing or not in a format this version writes. */
+export function parseSession(tokenHash: string, value: string | null | undefined): Session | undefined {
+  if (!value) return undefined
+  const parts = value.split('|')
+  if (parts.length !== PARTS) return undefined
+  const [uid, username, perms, expires, idleBack, ageBack, ip, uaRef] = parts as string[]
+  const userId = Number.parseInt(uid ?? '', 36)
+  const expiresAt = Number.parseInt(expires ?? '', 36)
+  const lastSeenAt = expiresAt - Number.parseInt(idleBack ?? '', 36)
+  if (!Number.isSafeInteger(userId) || !Number.isFinite(expiresAt) || !Number.isFinite(lastSeenAt)) return undefined
+  return {
+    tokenHash,
+    publicId: publicIdFor(tokenHash),
+    userId,
+    username: username ?? '',
+    permissions: decodePermissions(perms ?? ''),
+    createdAt: expiresAt - Number.parseInt(ageBack ?? '', 36),
+    lastSeenAt,
+    expiresAt,
+    ip: ip ?? '',
+    userAgent: '',
+    userAgentRef: uaRef ?? '',
+  }
+}
+
+/**
+ * Both limits are enforced on read, not only by the key's TTL: the TTL is refreshed at most once
+ * per touch interval, and a cached copy must never outlive what Redis would allow.
+ */
+export function isSessionLive(session: Session, now: number, idleTimeoutMs: number): boolean {
+  return now < session.expiresAt && now - session.lastSeenAt < idleTimeoutMs
+}
