@@ -14,7 +14,6 @@ import {
   parseSession,
   type Session,
   sanitizeUserAgent,
-  toBase36,
   userAgentRef,
 } from './record'
 import { generateToken, hashToken } from './token'
