@@ -9,7 +9,7 @@ import { describeError } from '../../lib/logger'
 import { appendEvent, createSession, deleteSession, readSession, type Session } from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
-import { findUserByUsername } from '../users/service'
+import { findUserByUsername, isUserEnabled } from '../users/service'
 import { releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
 
 export interface LoginInput {
@@ -101,6 +101,19 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
       },
     }),
   )
+  // The account may have been disabled (and its sessions ended) while argon2 ran: look again now that
+  // the session exists. A disable committed after this read finds the session in the user's index.
+  if (!(await withPostgres(() => isUserEnabled(ctx.db, user.id)))) {
+    await withRedis(() =>
+      deleteSession(
+        store,
+        created.session,
+        { type: 'session_revoked', reason: 'user_disabled', instance, actorId: 0, subjectId: user.id },
+        ctx.now(),
+      ),
+    )
+    throw invalidCredentials()
+  }
   await withRedis(() => releaseLoginAttempt(ctx, input.username, input.ip, true))
   ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
   if (needsRehash(user.passwordHash)) await upgradePasswordHash(ctx, user.id, input.password)

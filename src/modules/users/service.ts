@@ -48,6 +48,12 @@ export async function findUserByUsername(db: Db, username: string): Promise<User
   return rows[0]
 }
 
+/** False when the user is disabled or no longer exists. */
+export async function isUserEnabled(db: Db, userId: number): Promise<boolean> {
+  const [row] = await db.select({ disabled: users.disabled }).from(users).where(eq(users.id, userId))
+  return row !== undefined && !row.disabled
+}
+
 export async function createUser(
   ctx: AppContext,
   input: { username: string; password: string },
