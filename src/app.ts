@@ -60,7 +60,14 @@ function toErrorResponse(ctx: AppContext, code: string | number, error: unknown)
 export function createApp(deps: AppDeps) {
   const ctx = createContext(deps)
   const auth = authPlugin(ctx)
-  return new Elysia({ name: 'tessera', seed: ctx.id, normalize: false })
+  return new Elysia({
+    name: 'tessera',
+    seed: ctx.id,
+    // Unknown fields are refused (422), not silently dropped.
+    normalize: false,
+    // No schema here uses t.Transform, so responses need no encoding pass.
+    encodeSchema: false,
+  })
     .onRequest(({ request, set }) => {
       set.headers[REQUEST_ID] = requestIdFor(request)
       // Nothing an auth service answers should be cached, least of all a Set-Cookie.

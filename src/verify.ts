@@ -4,6 +4,9 @@
 import type Redis from 'ioredis'
 import { isSessionLive, parseSession } from './modules/sessions/record'
 import { hashToken, isWellFormedToken } from './modules/sessions/token'
+
+export { cookieFromHeader } from './modules/sessions/token'
+
 import { createRedisKeys, type RedisKeys } from './redis/keys'
 
 export interface VerifyOptions {
@@ -84,12 +87,5 @@ export async function verifySession(
 }
 
 /** The value of one cookie in a `Cookie` request header, for services without a cookie parser. */
-export function cookieFromHeader(header: string | null | undefined, name: string): string | undefined {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
-  }
-  return undefined
-}
 
 export { hasPermission, type Permission } from './modules/permissions/catalogue'

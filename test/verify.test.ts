@@ -88,10 +88,10 @@ describe('verifySession', () => {
   })
 })
 
-/** The session key's hash: SHA-256 truncated to 128 bits (src/modules/sessions/token.ts). */
+/** The session key's hash: the first 22 base64url characters of SHA-256 (src/modules/sessions/token.ts). */
 async function sha256(token: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))
-  return Buffer.from(digest, 0, 16).toString('base64url')
+  return Buffer.from(digest).toString('base64url').slice(0, 22)
 }
 
 describe('tesseraAuth (Elysia plugin for other services)', () => {

@@ -55,7 +55,7 @@ export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Auth
     // Validated before it touches Redis or a log: anything but a 43-character base64url token is
     // simply "no session".
     if (!isWellFormedToken(cookieValue)) return undefined
-    const tokenHash = await hashToken(cookieValue)
+    const tokenHash = hashToken(cookieValue)
     const now = ctx.now()
     const cached = fresh ? undefined : cache?.get(tokenHash)
     if (cached) {

@@ -4,7 +4,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { clientIp } from '../../lib/http'
 import { errors } from '../../lib/responses'
-import { sanitizeUserAgent } from '../sessions/store'
+import { type Session, sanitizeUserAgent } from '../sessions/store'
 import { LoginBody, LogoutResult, Me } from '../users/model'
 import { clearSessionCookie, setSessionCookie } from './cookie'
 import type { authPlugin } from './plugin'
@@ -20,6 +20,23 @@ export function clientFacts(ctx: AppContext, request: Request, server: Server) {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
+
+// A cached session answers many /user/me requests; its view is built once per session object.
+const views = new WeakMap<Session, typeof Me.static>()
+
+function meView(session: Session): typeof Me.static {
+  let view = views.get(session)
+  if (!view || view.permissions !== session.permissions) {
+    view = {
+      id: session.userId,
+      username: session.username,
+      permissions: session.permissions,
+      session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
+    }
+    views.set(session, view)
+  }
+  return view
+}
 
 export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
   const { config } = ctx
@@ -69,18 +86,9 @@ export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
         },
       },
     )
-    .get(
-      '/user/me',
-      ({ session }) => ({
-        id: session.userId,
-        username: session.username,
-        permissions: session.permissions,
-        session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
-      }),
-      {
-        auth: true,
-        response: { 200: Me, ...errors(401) },
-        detail: { summary: 'Who am I', description: 'The logged-in user, their current permissions and this session.' },
-      },
-    )
+    .get('/user/me', ({ session }) => meView(session), {
+      auth: true,
+      response: { 200: Me, ...errors(401) },
+      detail: { summary: 'Who am I', description: 'The logged-in user, their current permissions and this session.' },
+    })
 }

@@ -7,32 +7,32 @@ import { forbidden, unauthenticated, withRedis } from '../../lib/errors'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, type Permission } from '../permissions/catalogue'
 import { appendEvent, type EventInput, type Session } from '../sessions/store'
+import { cookieFromHeader } from '../sessions/token'
 import { type Authenticate, createAuthenticator } from './authenticate'
-
-interface CookieJar {
-  [name: string]: { value?: unknown } | undefined
-}
 
 /**
  * Authentication runs in `transform`, before body validation, so an anonymous caller learns that it
- * must log in (401) rather than how the body should look (422). The outcome is kept per request,
- * so the `resolve` that hands the session to the handler costs no second lookup.
+ * must log in (401) rather than how the body should look (422). The session it finds is kept per
+ * request, so the (synchronous) `resolve` that hands it to the handler costs no second lookup. The
+ * token is read straight from the Cookie header: parsing every cookie into Elysia's cookie jar would
+ * cost more than the rest of a cached lookup.
  */
 export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx, ctx.sessionCache)) {
-  const outcomes = new WeakMap<Request, Promise<Session | undefined>>()
+  const found = new WeakMap<Request, Session>()
   const cookieName = ctx.config.cookieName
 
-  const sessionFor = (request: Request, cookie: CookieJar, fresh = false) => {
-    let outcome = outcomes.get(request)
-    if (!outcome) {
-      outcome = authenticate(cookie[cookieName]?.value, fresh)
-      outcomes.set(request, outcome)
-    }
-    return outcome
+  const sessionFor = (request: Request, fresh = false) =>
+    authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
+
+  /** The session `transform` found for this request; only reachable after it succeeded. */
+  const foundSession = (request: Request): Session => {
+    const session = found.get(request)
+    if (!session) throw unauthenticated()
+    return session
   }
 
-  const requireSession = async ({ request, cookie }: { request: Request; cookie: CookieJar }, fresh = false) => {
-    const session = await sessionFor(request, cookie, fresh)
+  const requireSession = async (request: Request, fresh = false) => {
+    const session = await sessionFor(request, fresh)
     if (!session) {
       ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
       throw unauthenticated()
@@ -61,27 +61,30 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
     optionalAuth: {
       // The empty requirement marks the cookie as optional in the OpenAPI spec.
       detail: { security: [...SESSION_SECURITY, {}] },
-      async resolve({ request, cookie }) {
-        return { session: await sessionFor(request, cookie) }
+      async resolve({ request }) {
+        return { session: await sessionFor(request) }
       },
     },
+    // Hooks destructure what they read: Elysia infers from the parameters which parts of the
+    // context a route needs, and a whole `context` would make it parse every cookie and the query.
     auth: {
       detail: { security: SESSION_SECURITY },
-      async transform(context) {
-        await requireSession(context)
+      async transform({ request }) {
+        found.set(request, await requireSession(request))
       },
-      async resolve(context) {
-        return { session: await requireSession(context) }
+      resolve({ request }) {
+        return { session: foundSession(request) }
       },
     },
     permission: (permission: Permission) => ({
       detail: { security: SESSION_SECURITY },
-      async transform(context) {
-        const session = await requireSession(context, true)
-        if (!hasPermission(session.permissions, permission)) await deny(session, permission, context.request)
+      async transform({ request }) {
+        const session = await requireSession(request, true)
+        if (!hasPermission(session.permissions, permission)) await deny(session, permission, request)
+        found.set(request, session)
       },
-      async resolve(context) {
-        return { session: await requireSession(context, true) }
+      resolve({ request }) {
+        return { session: foundSession(request) }
       },
     }),
   })

@@ -7,6 +7,7 @@ import { AppError } from '../../lib/errors'
 import { createAuthenticator } from '../auth/authenticate'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, isPermission, PERMISSION_NAMES, type Permission } from '../permissions/catalogue'
+import { cookieFromHeader } from '../sessions/token'
 import { ForwardAuthQuery } from './model'
 
 export const FORWARD_AUTH_PATH = '/auth/verify'
@@ -59,18 +60,16 @@ export function forwardAuthRoutes(ctx: AppContext) {
   const cookieName = ctx.config.cookieName
 
   const verify = async ({
-    cookie,
     query,
     request,
     set,
   }: {
-    cookie: Record<string, { value?: unknown } | undefined>
     query: { permission?: string }
     request: Request
     set: { status?: number | string; headers: Record<string, string | number> }
   }) => {
     const required = requiredPermissions(query.permission, request.headers.get(PERMISSION_HEADER))
-    const session = await authenticate(cookie[cookieName]?.value, required.length > 0)
+    const session = await authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), required.length > 0)
     if (!session) {
       ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
       set.status = 401

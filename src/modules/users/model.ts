@@ -68,8 +68,10 @@ export const Me = t.Object({
   permissions: t.Array(t.String()),
   session: t.Object({
     id: t.String({ description: 'Public session id, as in GET /sessions.' }),
-    createdAt: t.String({ format: 'date-time' }),
-    expiresAt: t.String({ format: 'date-time', description: 'Absolute expiry; idle expiry comes sooner without use.' }),
+    // ISO 8601 date-times. No `format` here: checking it on every /user/me answer costs more than
+    // the rest of a cached session lookup.
+    createdAt: t.String({ description: 'ISO 8601 date-time.' }),
+    expiresAt: t.String({ description: 'Absolute expiry (ISO 8601); idle expiry comes sooner without use.' }),
   }),
 })
 
