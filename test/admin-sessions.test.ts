@@ -54,7 +54,7 @@ async function sessionsOf(userId: number, cookie: string): Promise<SessionView[]
   return ((await response.json()) as { sessions: SessionView[] }).sessions
 }
 
-const SOME_SESSION_ID = 'AAAAAAAAAAAAAAAAAAAAAA'
+const SOME_SESSION_ID = 'AAAAAAAAAAAAAAAA'
 
 describe('every admin session route needs a session (401) and its permission (403)', () => {
   test.each([

@@ -103,7 +103,7 @@ describe('GET /sessions', () => {
 
 describe('DELETE /sessions/:id', () => {
   test('401 without a session, 422 for a malformed id', async () => {
-    await expectError(await call(env.app, 'DELETE', '/sessions/AAAAAAAAAAAAAAAAAAAAAA'), 401)
+    await expectError(await call(env.app, 'DELETE', '/sessions/AAAAAAAAAAAAAAAA'), 401)
     await registerUser(env, 'malformed', PASSWORD)
     const cookie = await login('malformed', 'X')
     await expectError(await call(env.app, 'DELETE', '/sessions/not*an*id', { cookie }), 422)

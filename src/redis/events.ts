@@ -32,7 +32,7 @@ interface EventBase {
   actorId: number
   /** Whose account or sessions it concerns (0 when unknown, e.g. a login for a missing user). */
   subjectId: number
-  /** SHA-256 (base64url) of the session token(s) concerned; several are comma-separated. */
+  /** Key hash(es) of the sessions concerned (a 132-bit SHA-256 prefix, never the token); comma-separated. */
   sessionHash?: string
   ip?: string
   userAgent?: string

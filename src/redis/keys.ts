@@ -12,7 +12,7 @@ export interface RedisKeys {
   /** String: one live session (record.ts), named by the hash of its token (never the token itself). */
   session(tokenHash: string): string
   /**
-   * Hash: a user's live sessions (token hash → absolute expiry) and permission set (`p`, with its
+   * Hash: a user's live sessions (one field per token hash, empty value) and permission set (`p`, with its
    * version `v`, so a late writer cannot roll it back).
    */
   userSessions(userId: number): string

@@ -26,7 +26,7 @@ export const PasswordChanged = t.Object({
       'True when the other sessions have already ended everywhere; false if Redis was briefly unreachable and the outbox relay will end them within seconds.',
   }),
   session: t.Object({
-    id: t.String({ description: 'Public session id; unchanged by the rotation.' }),
+    id: t.String({ description: 'Public session id; a new one, since it derives from the new token.' }),
     expiresAt: t.String({ format: 'date-time', description: 'Absolute expiry; a rotation never extends it.' }),
   }),
 })

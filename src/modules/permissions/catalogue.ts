@@ -1,4 +1,8 @@
 // The permission catalogue. Seeded into PostgreSQL at boot; routes name these, never ad-hoc strings.
+//
+// Append only, and at most 31 entries: sessions in Redis store permissions as a bit mask over this
+// order (src/modules/sessions/record.ts), so moving or removing an entry would change the
+// permissions of live sessions.
 
 export const PERMISSIONS = {
   superuser: 'Holds every permission; only a superuser can grant it.',
