@@ -12,8 +12,11 @@ const blocking = duplicateForBlocking(redis)
 blocking.on('error', () => {})
 const keys = createRedisKeys(config.redisKeyPrefix)
 const args = process.argv.slice(2)
-let lastId = args.includes('--all') ? '0-0' : (args[args.indexOf('--from') + 1] ?? '$')
-if (!args.includes('--from') && !args.includes('--all')) lastId = '$'
+const from = args.includes('--from') ? args[args.indexOf('--from') + 1] : undefined
+// Start at a concrete id, not `$`: re-reading from `$` after each batch would skip what arrived
+// between two reads.
+const [newest] = (await blocking.xrevrange(keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
+let lastId = args.includes('--all') ? '0-0' : (from ?? newest?.[0] ?? '0-0')
 let stopping = false
 onShutdown(async () => {
   stopping = true

@@ -51,6 +51,10 @@ function toRow(id: string, fields: string[]) {
 
 async function record(options: AuditConsumerOptions, entries: Entry[]): Promise<void> {
   const live = entries.filter(([, fields]) => fields !== null)
+  if (live.length < entries.length) {
+    // Delivered once, then trimmed away before they were recorded: gone, and said so.
+    options.logger.warn('audit entries trimmed before they were recorded', { count: entries.length - live.length })
+  }
   if (live.length > 0) {
     await withPostgres(() =>
       options.db

@@ -2,22 +2,15 @@
 
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { clientIp } from '../../lib/http'
 import { errors } from '../../lib/responses'
-import { type Session, sanitizeUserAgent } from '../sessions/store'
+import type { Session } from '../sessions/store'
 import { LoginBody, LogoutResult, Me } from '../users/model'
+import { clientFacts } from './client'
 import { clearSessionCookie, setSessionCookie } from './cookie'
 import type { authPlugin } from './plugin'
 import { login, logout } from './service'
 
-type Server = { requestIP(request: Request): { address: string } | null } | null
-
-export function clientFacts(ctx: AppContext, request: Request, server: Server) {
-  return {
-    ip: clientIp(request, server?.requestIP(request)?.address, ctx.config.trustProxy),
-    userAgent: sanitizeUserAgent(request.headers.get('user-agent')),
-  }
-}
+export { clientFacts } from './client'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 

@@ -9,6 +9,7 @@ import { hasPermission, type Permission } from '../permissions/catalogue'
 import { appendEvent, type EventInput, type Session } from '../sessions/store'
 import { cookieFromHeader } from '../sessions/token'
 import { type Authenticate, createAuthenticator } from './authenticate'
+import { clientFacts, type Server } from './client'
 
 /**
  * Authentication runs in `transform`, before body validation, so an anonymous caller learns that it
@@ -41,7 +42,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
   }
 
   /** A refused permission is counted and recorded in the event stream: who, what, where. */
-  const deny = async (session: Session, permission: Permission, request: Request): Promise<never> => {
+  const deny = async (session: Session, permission: Permission, request: Request, server: Server): Promise<never> => {
     ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
     const event: EventInput = {
       type: 'access_denied',
@@ -51,6 +52,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
       actorId: session.userId,
       subjectId: session.userId,
       sessionHash: session.tokenHash,
+      ...clientFacts(ctx, request, server),
     }
     await withRedis(() => appendEvent(ctx.store, event, ctx.now()))
     throw forbidden(permission)
@@ -78,9 +80,9 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
     },
     permission: (permission: Permission) => ({
       detail: { security: SESSION_SECURITY },
-      async transform({ request }) {
+      async transform({ request, server }) {
         const session = await requireSession(request, true)
-        if (!hasPermission(session.permissions, permission)) await deny(session, permission, request)
+        if (!hasPermission(session.permissions, permission)) await deny(session, permission, request, server)
         found.set(request, session)
       },
       resolve({ request }) {
