@@ -103,7 +103,10 @@ export function parseSession(tokenHash: string, value: string | null | undefined
   if (!Number.isSafeInteger(userId) || !Number.isFinite(expiresAt) || !Number.isFinite(lastSeenAt)) return undefined
   return {
     tokenHash,
-    publicId: publicIdFor(tokenHash),
+    // Computed when shown (listings, /user/me), not on every authentication.
+    get publicId() {
+      return publicIdFor(tokenHash)
+    },
     userId,
     username: username ?? '',
     permissions: decodePermissions(perms ?? ''),
