@@ -28,29 +28,56 @@ export interface Actor {
 
 const byName = (username: string) => sql`lower(${users.username}) = lower(${username})`
 
+/**
+ * The two queries every login runs, prepared once per database handle: drizzle then skips building
+ * the SQL, and PostgreSQL skips planning it, on each login.
+ */
+function loginQueries(db: Db) {
+  return {
+    findUser: db
+      .select({
+        id: users.id,
+        username: users.username,
+        passwordHash: users.passwordHash,
+        disabled: users.disabled,
+        permissionsVersion: users.permissionsVersion,
+        permissions: sql<
+          string[]
+        >`coalesce(array_agg(${grants.permission} order by ${grants.permission}) filter (where ${grants.permission} is not null), '{}')`,
+      })
+      .from(users)
+      .leftJoin(grants, eq(grants.userId, users.id))
+      .where(sql`lower(${users.username}) = lower(${sql.placeholder('username')})`)
+      .groupBy(users.id)
+      .prepare('tessera_find_user'),
+    userState: db
+      .select({ disabled: users.disabled })
+      .from(users)
+      .where(eq(users.id, sql.placeholder('id')))
+      .prepare('tessera_user_state'),
+  }
+}
+
+const prepared = new WeakMap<Db, ReturnType<typeof loginQueries>>()
+
+function queriesFor(db: Db) {
+  let queries = prepared.get(db)
+  if (!queries) {
+    queries = loginQueries(db)
+    prepared.set(db, queries)
+  }
+  return queries
+}
+
 /** Loads a user and their permissions by case-insensitive username, in one query. */
 export async function findUserByUsername(db: Db, username: string): Promise<UserWithPermissions | undefined> {
-  const rows = await db
-    .select({
-      id: users.id,
-      username: users.username,
-      passwordHash: users.passwordHash,
-      disabled: users.disabled,
-      permissionsVersion: users.permissionsVersion,
-      permissions: sql<
-        string[]
-      >`coalesce(array_agg(${grants.permission} order by ${grants.permission}) filter (where ${grants.permission} is not null), '{}')`,
-    })
-    .from(users)
-    .leftJoin(grants, eq(grants.userId, users.id))
-    .where(byName(username))
-    .groupBy(users.id)
-  return rows[0]
+  const [row] = await queriesFor(db).findUser.execute({ username })
+  return row
 }
 
 /** False when the user is disabled or no longer exists. */
 export async function isUserEnabled(db: Db, userId: number): Promise<boolean> {
-  const [row] = await db.select({ disabled: users.disabled }).from(users).where(eq(users.id, userId))
+  const [row] = await queriesFor(db).userState.execute({ id: userId })
   return row !== undefined && !row.disabled
 }
 
