@@ -11,6 +11,8 @@ export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
     connectTimeout: 3_000,
     commandTimeout: 3_000,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
+    // Commands issued in the same tick (concurrent requests) share one write to the socket.
+    enableAutoPipelining: true,
     ...overrides,
   })
 }
