@@ -6,8 +6,8 @@ import type { AppContext } from '../../context'
 import type { Db } from '../../db/client'
 import { grants, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
+import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
-import type { Actor } from '../sessions/service'
 import { assertAnotherSuperuser } from '../users/service'
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
@@ -141,16 +141,6 @@ async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boole
   return target
 }
 
-function eventFields(ctx: AppContext, actor: Actor, userId: number) {
-  return {
-    instance: ctx.config.instanceId,
-    actorId: actor.id,
-    subjectId: userId,
-    ip: actor.ip,
-    userAgent: actor.userAgent,
-  }
-}
-
 /** Disables (ending every session at once) or enables an account. */
 export async function setUserDisabled(
   ctx: AppContext,
@@ -180,9 +170,9 @@ export async function setUserDisabled(
               at,
               userId,
               always: true,
-              event: { type: 'user_disabled', ...eventFields(ctx, actor, userId) },
+              event: { type: 'user_disabled', ...actorEventFields(ctx, actor, userId) },
             }
-          : { kind: 'event', at, event: { type: 'user_enabled', ...eventFields(ctx, actor, userId) } }
+          : { kind: 'event', at, event: { type: 'user_enabled', ...actorEventFields(ctx, actor, userId) } }
         outboxId = await enqueueOutbox(tx, message)
       }
       const user = await findUser(tx, userId)
@@ -211,7 +201,7 @@ export async function deleteUser(
         at,
         userId,
         always: true,
-        event: { type: 'user_deleted', ...eventFields(ctx, actor, userId) },
+        event: { type: 'user_deleted', ...actorEventFields(ctx, actor, userId) },
       })
       return { target, outboxId }
     }),

@@ -13,3 +13,21 @@ export function clientFacts(ctx: AppContext, request: Request, server: Server) {
     userAgent: sanitizeUserAgent(request.headers.get('user-agent')),
   }
 }
+
+/** Who did something, as events record it: a user id (0 for nobody) and where they called from. */
+export interface Actor {
+  id: number
+  ip: string
+  userAgent: string
+}
+
+/** The fields every event an actor causes carries: instance, actor, subject, address, user agent. */
+export function actorEventFields(ctx: AppContext, actor: Actor, subjectId: number) {
+  return {
+    instance: ctx.config.instanceId,
+    actorId: actor.id,
+    subjectId,
+    ip: actor.ip,
+    userAgent: actor.userAgent,
+  }
+}

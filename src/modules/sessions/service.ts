@@ -4,15 +4,11 @@
 
 import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
+import { type Actor, actorEventFields } from '../auth/client'
 import { deleteSessionByPublicId, revokeEverySession } from './management'
 import { listUserSessions, revokeUserSessions, type Session } from './store'
 
-/** Client facts recorded with each event. */
-export interface Actor {
-  id: number
-  ip: string
-  userAgent: string
-}
+export type { Actor } from '../auth/client'
 
 export interface SessionView {
   id: string
@@ -63,11 +59,7 @@ export async function endSession(
       event: {
         type: 'session_revoked',
         reason: input.reason,
-        instance: ctx.config.instanceId,
-        actorId: actor.id,
-        subjectId: userId,
-        ip: actor.ip,
-        userAgent: actor.userAgent,
+        ...actorEventFields(ctx, actor, userId),
       },
       now: ctx.now(),
     }),
@@ -92,11 +84,7 @@ export async function endUserSessions(
       event: {
         type: 'user_sessions_revoked',
         reason: input.reason,
-        instance: ctx.config.instanceId,
-        actorId: actor.id,
-        subjectId: userId,
-        ip: actor.ip,
-        userAgent: actor.userAgent,
+        ...actorEventFields(ctx, actor, userId),
       },
       now: ctx.now(),
     }),
@@ -114,14 +102,7 @@ export async function endEverySession(
   const result = await withRedis(() =>
     revokeEverySession(ctx.store, {
       exceptTokenHash: input.exceptTokenHash,
-      event: {
-        reason: input.reason,
-        instance: ctx.config.instanceId,
-        actorId: actor.id,
-        subjectId: 0,
-        ip: actor.ip,
-        userAgent: actor.userAgent,
-      },
+      event: { reason: input.reason, ...actorEventFields(ctx, actor, 0) },
       now: ctx.now(),
     }),
   )

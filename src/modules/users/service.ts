@@ -6,6 +6,7 @@ import type { AppContext } from '../../context'
 import type { Db } from '../../db/client'
 import { grants, permissions as permissionsTable, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
+import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { hasPermission, isPermission, PERMISSION_NAMES, PERMISSIONS, type Permission } from '../permissions/catalogue'
 import { hashPassword } from './password'
@@ -19,12 +20,7 @@ export interface UserWithPermissions {
   permissionsVersion: number
 }
 
-/** Client facts recorded with each event. */
-export interface Actor {
-  id: number
-  ip: string
-  userAgent: string
-}
+export type { Actor } from '../auth/client'
 
 const byName = (username: string) => sql`lower(${users.username}) = lower(${username})`
 
@@ -102,11 +98,7 @@ export async function createUser(
         event: {
           type: 'user_created',
           username: user.username,
-          instance: ctx.config.instanceId,
-          actorId: actor.id,
-          subjectId: user.id,
-          ip: actor.ip,
-          userAgent: actor.userAgent,
+          ...actorEventFields(ctx, actor, user.id),
         },
       })
       return { user, outboxId }
@@ -219,11 +211,7 @@ export async function changePermission(
           type: mode === 'grant' ? 'permission_granted' : 'permission_revoked',
           permission,
           permissions,
-          instance: ctx.config.instanceId,
-          actorId: change.actor.id,
-          subjectId: target.id,
-          ip: change.actor.ip,
-          userAgent: change.actor.userAgent,
+          ...actorEventFields(ctx, change.actor, target.id),
         },
       })
       return { target, permissions, changed: true, outboxId }
