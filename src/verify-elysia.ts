@@ -4,7 +4,7 @@
 import { Elysia } from 'elysia'
 import type Redis from 'ioredis'
 import { hasPermission, type Permission } from './modules/permissions/catalogue'
-import { type VerifiedSession, verifySession } from './verify'
+import { cookieFromHeader, type VerifiedSession, verifySession } from './verify'
 
 export interface TesseraAuthOptions {
   redis: Redis
@@ -17,10 +17,6 @@ export interface TesseraAuthOptions {
   now?: () => number
 }
 
-interface CookieJar {
-  [name: string]: { value?: unknown } | undefined
-}
-
 /**
  * `{ auth: true }` answers 401 without a valid session; `{ permission: 'user:read' }` also 403
  * without that permission. Both hand the handler `session`. One Redis read per request at most.
@@ -28,10 +24,12 @@ interface CookieJar {
 export function tesseraAuth(options: TesseraAuthOptions) {
   const { redis, cookieName = '__Host-sid', prefix, idleTimeoutMs, now = Date.now } = options
   const outcomes = new WeakMap<Request, Promise<VerifiedSession | null>>()
-  const sessionFor = (request: Request, cookie: CookieJar) => {
+  // The token is read from the Cookie header as Tessera's own plugin does, not from Elysia's jar.
+  const sessionFor = (request: Request) => {
     let outcome = outcomes.get(request)
     if (!outcome) {
-      outcome = verifySession(redis, cookie[cookieName]?.value, { prefix, idleTimeoutMs, now: now() })
+      const token = cookieFromHeader(request.headers.get('cookie'), cookieName)
+      outcome = verifySession(redis, token, { prefix, idleTimeoutMs, now: now() })
       outcomes.set(request, outcome)
     }
     return outcome
@@ -39,15 +37,15 @@ export function tesseraAuth(options: TesseraAuthOptions) {
 
   return new Elysia({ name: 'tessera.verify', seed: `${cookieName}|${prefix ?? ''}` }).macro({
     auth: {
-      async resolve({ request, cookie, status }) {
-        const session = await sessionFor(request, cookie)
+      async resolve({ request, status }) {
+        const session = await sessionFor(request)
         if (!session) return status(401, 'Unauthorized')
         return { session }
       },
     },
     permission: (permission: Permission) => ({
-      async resolve({ request, cookie, status }) {
-        const session = await sessionFor(request, cookie)
+      async resolve({ request, status }) {
+        const session = await sessionFor(request)
         if (!session) return status(401, 'Unauthorized')
         if (!hasPermission(session.permissions, permission)) return status(403, 'Forbidden')
         return { session }

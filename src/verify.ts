@@ -57,7 +57,7 @@ export async function verifySession(
 ): Promise<VerifiedSession | null> {
   // Checked before Redis or any log sees it, exactly as Tessera does.
   if (!isWellFormedToken(cookieValue)) return null
-  const tokenHash = await hashToken(cookieValue)
+  const tokenHash = hashToken(cookieValue)
   const key = keysFor(options.prefix ?? 'tessera:').session(tokenHash)
   const replies = await redis.multi().get(key).pttl(key).exec()
   if (!replies) return null

@@ -123,7 +123,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
 /** Session fixation defence: a token presented at login is ended, whoever it belongs to. */
 async function endPresentedSession(ctx: AppContext, presented: unknown, now: number): Promise<void> {
   if (!isWellFormedToken(presented)) return
-  const tokenHash = await hashToken(presented)
+  const tokenHash = hashToken(presented)
   await withRedis(async () => {
     const previous = await readSession(ctx.store, tokenHash)
     if (!previous) return

@@ -5,6 +5,7 @@ import { and, eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
+import { actorEventFields } from '../auth/client'
 import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession } from '../sessions/management'
@@ -38,7 +39,6 @@ export const wrongCurrentPassword = () =>
 export async function changePassword(ctx: AppContext, input: PasswordChange): Promise<PasswordChangeOutcome> {
   const { session, ip, userAgent } = input
   const userId = session.userId
-  const instance = ctx.config.instanceId
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
   // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
   await withRedis(() => reserveLoginAttempt(ctx, session.username, ip))
@@ -68,9 +68,9 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   // The new token exists before the commit so the outbox row can spare it: however late the relay
   // runs, it ends every session but the rotated one.
   const token = generateToken()
-  const newTokenHash = await hashToken(token)
+  const newTokenHash = hashToken(token)
   const at = ctx.now()
-  const actor = { instance, actorId: userId, subjectId: userId, ip, userAgent }
+  const actor = actorEventFields(ctx, { id: userId, ip, userAgent }, userId)
   const outboxIds = await withPostgres(() =>
     ctx.db.transaction(async (tx) => {
       // Compare-and-set on the old hash: of two concurrent changes, the second one fails.

@@ -215,7 +215,7 @@ export async function createSession(
   input: NewSession,
 ): Promise<{ token: string; session: Session }> {
   const token = generateToken()
-  const tokenHash = await hashToken(token)
+  const tokenHash = hashToken(token)
   const { user, now, ip } = input
   const userAgent = sanitizeUserAgent(input.userAgent)
   const uaRef = userAgentRef(userAgent)
