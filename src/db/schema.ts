@@ -22,7 +22,8 @@ export const users = pgTable(
     username: text('username').notNull(),
     passwordHash: text('password_hash').notNull(),
     disabled: boolean('disabled').notNull().default(false),
-    // Bumped by every grant and revoke, so Redis can tell a newer permission set from a stale one.
+    // Bumped by every grant and revoke, so Redis can tell a newer permission set from a stale one,
+    // and by disable, delete and password change, so it can refuse logins that read the user before.
     permissionsVersion: integer('permissions_version').notNull().default(0),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

@@ -8,7 +8,7 @@ import { grants, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
-import { assertAnotherSuperuser } from '../users/service'
+import { assertAnotherSuperuser, updateBumpingVersion } from '../users/service'
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
@@ -163,13 +163,14 @@ export async function setUserDisabled(
       if (!target) throw userNotFound()
       let outboxId: number | undefined
       if (target.disabled !== disabled) {
-        await tx.update(users).set({ disabled, updatedAt: new Date() }).where(eq(users.id, userId))
+        const version = await updateBumpingVersion(tx, userId, { disabled })
         const message: OutboxMessage = disabled
           ? {
               kind: 'revoke_user',
               at,
               userId,
               always: true,
+              openFromVersion: version,
               event: { type: 'user_disabled', ...actorEventFields(ctx, actor, userId) },
             }
           : { kind: 'event', at, event: { type: 'user_enabled', ...actorEventFields(ctx, actor, userId) } }
@@ -195,12 +196,14 @@ export async function deleteUser(
   const result = await withPostgres(() =>
     ctx.db.transaction(async (tx) => {
       const target = await lockTarget(tx, userId, actor, true)
+      const version = await updateBumpingVersion(tx, userId, {})
       await tx.delete(users).where(eq(users.id, userId))
       const outboxId = await enqueueOutbox(tx, {
         kind: 'revoke_user',
         at,
         userId,
         always: true,
+        openFromVersion: version,
         event: { type: 'user_deleted', ...actorEventFields(ctx, actor, userId) },
       })
       return { target, outboxId }

@@ -26,6 +26,28 @@ function limitKeys(ctx: AppContext, username: string, ip: string) {
   }
 }
 
+/**
+ * The counters of one attempt in script order (account, account and client, client), for a script
+ * that gives a successful attempt back in the same step as its own work: see createSession.
+ */
+export function loginLimitKeys(ctx: AppContext, username: string, ip: string): [string, string, string] {
+  const k = limitKeys(ctx, username, ip)
+  return [k.account, k.accountIp, k.ip]
+}
+
+/**
+ * Lua that gives back a successful attempt whose three counters are KEYS[first..first+2], when
+ * they were passed: every counter un-counted, and the account-and-client one cleared.
+ */
+export const RELEASE_AFTER_SUCCESS_LUA = (first: number) => `
+if #KEYS >= ${first + 2} then
+  for i = ${first}, ${first + 2} do
+    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+  end
+  redis.call('DEL', KEYS[${first + 1}])
+end
+`
+
 function limits(ctx: AppContext) {
   const perAccount = ctx.config.loginMaxFailuresPerAccount
   return { accountIp: perAccount, account: perAccount * 10, ip: ctx.config.loginMaxFailuresPerIp }
@@ -51,10 +73,13 @@ return 0
 
 // KEYS as above; ARGV[1] is 1 after a success, which also clears the account-and-client counter.
 const RELEASE = defineScript(`
+if ARGV[1] == '1' then
+${RELEASE_AFTER_SUCCESS_LUA(1)}
+  return 0
+end
 for i = 1, 3 do
   if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
 end
-if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) end
 return 0
 `)
 

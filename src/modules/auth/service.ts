@@ -6,11 +6,18 @@ import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import { appendEvent, createSession, deleteSession, readSession, type Session } from '../sessions/store'
+import {
+  AccountClosedError,
+  appendEvent,
+  createSession,
+  deleteSession,
+  readSession,
+  type Session,
+} from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
-import { findUserByUsername, isUserEnabled } from '../users/service'
-import { releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
+import { findUserByUsername } from '../users/service'
+import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
 
 export interface LoginInput {
   username: string
@@ -26,95 +33,86 @@ export const invalidCredentials = () => new AppError(401, 'invalid_credentials',
 export async function login(ctx: AppContext, input: LoginInput): Promise<{ token: string; session: Session }> {
   const { store, config } = ctx
   const instance = config.instanceId
-  try {
-    // Counts the attempt as failed up front, so parallel guesses meet the limit too.
-    await withRedis(() => reserveLoginAttempt(ctx, input.username, input.ip))
-  } catch (error) {
-    if (error instanceof AppError && error.status === 429) {
-      ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
-      await withRedis(() =>
-        appendEvent(
-          store,
-          {
-            type: 'login_failed',
-            username: input.username,
-            reason: 'rate_limited',
-            instance,
-            actorId: 0,
-            subjectId: 0,
-            ip: input.ip,
-            userAgent: input.userAgent,
-          },
-          ctx.now(),
-        ),
-      )
-    }
-    throw error
-  }
-  const user = await withPostgres(() => findUserByUsername(ctx.db, input.username)).catch(async (error) => {
-    // A database outage is not a failed guess: give the attempt back.
-    await releaseLoginAttempt(ctx, input.username, input.ip, false).catch(() => {})
-    throw error
-  })
-  // Always one argon2 verification, against a dummy hash for unknown users: same work, same time.
-  const passwordOk = await verifyPassword(user?.passwordHash ?? (await getDummyHash()), input.password)
-
-  if (!user || !passwordOk || user.disabled) {
-    const now = ctx.now()
-    await withRedis(async () => {
-      await appendEvent(
+  const failed = (reason: 'rate_limited' | 'bad_credentials' | 'disabled', subjectId: number) =>
+    withRedis(() =>
+      appendEvent(
         store,
         {
           type: 'login_failed',
           username: input.username,
-          reason: user && passwordOk ? 'disabled' : 'bad_credentials',
+          reason,
           instance,
           actorId: 0,
-          subjectId: user?.id ?? 0,
+          subjectId,
           ip: input.ip,
           userAgent: input.userAgent,
         },
-        now,
-      )
-    })
+        ctx.now(),
+      ),
+    )
+  // The attempt is counted as failed up front, so parallel guesses meet the limit too. The user is
+  // read at the same moment: one wait instead of two, at the price of a wasted read when limited.
+  const [reserved, found] = await Promise.allSettled([
+    withRedis(() => reserveLoginAttempt(ctx, input.username, input.ip)),
+    withPostgres(() => findUserByUsername(ctx.db, input.username)),
+  ])
+  if (reserved.status === 'rejected') {
+    const error = reserved.reason
+    if (error instanceof AppError && error.status === 429) {
+      ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
+      await failed('rate_limited', 0)
+    }
+    throw error
+  }
+  if (found.status === 'rejected') {
+    // A database outage is not a failed guess: give the attempt back.
+    await releaseLoginAttempt(ctx, input.username, input.ip, false).catch(() => {})
+    throw found.reason
+  }
+  const user = found.value
+  // Always one argon2 verification, against a dummy hash for unknown users: same work, same time.
+  const passwordOk = await verifyPassword(user?.passwordHash ?? (await getDummyHash()), input.password)
+
+  if (!user || !passwordOk || user.disabled) {
+    await failed(user && passwordOk ? 'disabled' : 'bad_credentials', user?.id ?? 0)
     ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
     // One answer for unknown user, wrong password and disabled account alike.
     throw invalidCredentials()
   }
 
   const now = ctx.now()
-  await endPresentedSession(ctx, input.presentedToken, now)
-  const created = await withRedis(() =>
-    createSession(store, {
-      user,
-      ip: input.ip,
-      userAgent: input.userAgent,
-      now,
-      event: {
-        type: 'login_succeeded',
-        username: user.username,
-        instance,
-        actorId: user.id,
-        subjectId: user.id,
-        ip: input.ip,
-        userAgent: input.userAgent,
-      },
-    }),
-  )
-  // The account may have been disabled (and its sessions ended) while argon2 ran: look again now that
-  // the session exists. A disable committed after this read finds the session in the user's index.
-  if (!(await withPostgres(() => isUserEnabled(ctx.db, user.id)))) {
-    await withRedis(() =>
-      deleteSession(
-        store,
-        created.session,
-        { type: 'session_revoked', reason: 'user_disabled', instance, actorId: 0, subjectId: user.id },
-        ctx.now(),
+  let created: { token: string; session: Session }
+  try {
+    // The new session, the attempt given back, and any presented session ended: one wait. The
+    // create step also refuses a session to an account disabled (or deleted, or given a new
+    // password) after it was read above, which a disable's relay marks in Redis.
+    ;[created] = await Promise.all([
+      withRedis(() =>
+        createSession(store, {
+          user,
+          ip: input.ip,
+          userAgent: input.userAgent,
+          now,
+          event: {
+            type: 'login_succeeded',
+            username: user.username,
+            instance,
+            actorId: user.id,
+            subjectId: user.id,
+            ip: input.ip,
+            userAgent: input.userAgent,
+          },
+          releaseLimits: loginLimitKeys(ctx, input.username, input.ip),
+        }),
       ),
-    )
+      endPresentedSession(ctx, input.presentedToken, now),
+    ])
+  } catch (error) {
+    if (!(error instanceof AccountClosedError)) throw error
+    await failed('disabled', user.id)
+    ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
     throw invalidCredentials()
   }
-  await withRedis(() => releaseLoginAttempt(ctx, input.username, input.ip, true))
   ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
   if (needsRehash(user.passwordHash)) await upgradePasswordHash(ctx, user.id, input.password)
   return created

@@ -24,6 +24,8 @@ export type OutboxMessage =
       always: boolean
       /** A session to keep, e.g. the one a password change rotated to this token hash. */
       exceptTokenHash?: string
+      /** The user's version after the change: logins that read an older one open no session. */
+      openFromVersion?: number
     }
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
@@ -59,6 +61,7 @@ async function applyMessage(ctx: AppContext, id: number, message: OutboxMessage)
         now: message.at,
         always: message.always,
         outboxId: id,
+        openFromVersion: message.openFromVersion,
       })
       return
   }

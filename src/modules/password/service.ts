@@ -1,7 +1,7 @@
 // Changing one's own password: verify the current one (rate-limited like a login), store the new
 // hash with its outbox rows in one transaction, and move the caller's session to a new token.
 
-import { and, eq } from 'drizzle-orm'
+import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
@@ -13,6 +13,7 @@ import { publicIdFor } from '../sessions/record'
 import type { Session } from '../sessions/store'
 import { generateToken, hashToken } from '../sessions/token'
 import { hashPassword, verifyPassword } from '../users/password'
+import { updateBumpingVersion } from '../users/service'
 
 export interface PasswordChange {
   session: Session
@@ -74,12 +75,8 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   const outboxIds = await withPostgres(() =>
     ctx.db.transaction(async (tx) => {
       // Compare-and-set on the old hash: of two concurrent changes, the second one fails.
-      const updated = await tx
-        .update(users)
-        .set({ passwordHash, updatedAt: new Date() })
-        .where(and(eq(users.id, userId), eq(users.passwordHash, oldHash)))
-        .returning({ id: users.id })
-      if (updated.length === 0) {
+      const version = await updateBumpingVersion(tx, userId, { passwordHash }, eq(users.passwordHash, oldHash))
+      if (version === undefined) {
         throw new AppError(409, 'password_changed_concurrently', 'The password was changed meanwhile; try again.')
       }
       const ids: number[] = []
@@ -91,6 +88,8 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
             userId,
             always: false,
             exceptTokenHash: newTokenHash,
+            // A login still verifying the old password must not open a session afterwards.
+            openFromVersion: version,
             event: { type: 'user_sessions_revoked', reason: 'password_changed', ...actor },
           }),
         )

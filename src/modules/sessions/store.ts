@@ -6,6 +6,7 @@ import type Redis from 'ioredis'
 import { type AuthEvent, encodeEvent, SESSION_HASH_FIELD } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 import { defineScript, runScript } from '../../redis/script'
+import { RELEASE_AFTER_SUCCESS_LUA } from '../auth/rate-limit'
 import {
   encodePermissions,
   isSessionLive,
@@ -42,10 +43,18 @@ const USER_TTL_FLOOR_MS = 3_600_000
 /** How long an outbox marker is kept: far longer than any relay retry could take. */
 const OUTBOX_MARKER_TTL_MS = 7 * 86_400_000
 
-// Shared Lua: records are `|`-separated (see record.ts); fields of the user hash other than `v`
-// (permission version) and `p` (permission mask) are the hashes of the user's sessions, with empty
-// values: a session's own key expires with it, so EXISTS is all an index entry needs.
+/**
+ * Fields of the user hash that are not session hashes: `v` the user's version (users.permissions_version,
+ * see schema.ts), `p` the permission mask at that version, and `c` the version a login must have read
+ * to open a session at all (set when the account is disabled, deleted or its password changed).
+ */
+export const USER_META_FIELDS: ReadonlySet<string> = new Set(['v', 'p', 'c'])
+
+// Shared Lua: records are `|`-separated (see record.ts); fields of the user hash other than the
+// meta fields above are the hashes of the user's sessions, with empty values: a session's own key
+// expires with it, so EXISTS is all an index entry needs.
 export const LUA_PRELUDE = `
+local function isMeta(f) return f == 'v' or f == 'p' or f == 'c' end
 local function split(s)
   local t = {}
   for p in (s .. '|'):gmatch('([^|]*)|') do t[#t + 1] = p end
@@ -69,20 +78,26 @@ end
 `
 const lua = (body: string) => defineScript(LUA_PRELUDE + body)
 
-// KEYS: session, user, user agent (or user again when there is none), events.
+// KEYS: session, user, user agent (or user again when there is none), events, then optionally the
+// three login failure counters to give back (see rate-limit.ts). Returns the permission mask of the
+// new session, or false (nil) when the account was closed after the login read it.
 const CREATE = lua(`
 local a = cjson.decode(ARGV[1])
 local now = a.now
-local live, version, storedPerms = {}, nil, nil
+local live, version, storedPerms, openFrom = {}, nil, nil, nil
 local flat = redis.call('HGETALL', KEYS[2])
 for i = 1, #flat, 2 do
   local f, v = flat[i], flat[i + 1]
   if f == 'v' then version = tonumber(v)
   elseif f == 'p' then storedPerms = v
+  elseif f == 'c' then openFrom = tonumber(v)
   -- Entries whose session ended (idled out or reached its absolute expiry) are pruned here.
   elseif redis.call('EXISTS', a.prefix .. f) == 0 then redis.call('HDEL', KEYS[2], f)
   else live[#live + 1] = f end
 end
+-- Disabled, deleted or given a new password after this login read the user: no session.
+if openFrom and a.version < openFrom then return false end
+${RELEASE_AFTER_SUCCESS_LUA(5)}
 -- A permission set written by a later grant or revoke wins over the one read at login.
 local perms = a.perms
 if version and version > a.version then perms = storedPerms
@@ -144,9 +159,14 @@ return n
 const REVOKE_USER = lua(`
 local a = cjson.decode(ARGV[1])
 if a.marker and not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ms(a.markerTtl)) then return -1 end
+if a.openFrom > tonumber(redis.call('HGET', KEYS[1], 'c') or '0') then
+  -- Raised, never lowered, so relays applied out of order leave the newest closure in force.
+  redis.call('HSET', KEYS[1], 'c', a.openFrom)
+  extend(KEYS[1], a.userTtlFloor)
+end
 local ended = {}
 for _, h in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if h ~= 'v' and h ~= 'p' and h ~= a.except then
+  if not isMeta(h) and h ~= a.except then
     if redis.call('DEL', a.prefix .. h) == 1 then ended[#ended + 1] = h end
     redis.call('HDEL', KEYS[1], h)
   end
@@ -173,7 +193,7 @@ if (not stored) or tonumber(stored) < a.version then
   redis.call('HSET', KEYS[1], 'v', a.version, 'p', a.perms)
   extend(KEYS[1], a.userTtlFloor)
   for _, h in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if h ~= 'v' and h ~= 'p' then
+    if not isMeta(h) then
       local key = a.prefix .. h
       local value = redis.call('GET', key)
       if value then
@@ -202,14 +222,31 @@ export function withTime(event: EventInput, now: number): string[] {
 }
 
 export interface NewSession {
+  /** As read from PostgreSQL; the version tells a stale read (see AccountClosedError). */
   user: { id: number; username: string; permissions: readonly string[]; permissionsVersion: number }
   ip: string
   userAgent: string
   now: number
   event: EventInput
+  /** Login failure counters to give back in the same step (loginLimitKeys in rate-limit.ts). */
+  releaseLimits?: readonly [account: string, accountAndClient: string, client: string]
 }
 
-/** Creates a session with a fresh token; returns the token (for the cookie) and the stored record. */
+/**
+ * The account was disabled, deleted or given a new password after the login read it from
+ * PostgreSQL (the user hash holds a newer `c` than the version read): no session was created.
+ */
+export class AccountClosedError extends Error {
+  constructor() {
+    super('account closed since it was read')
+    this.name = 'AccountClosedError'
+  }
+}
+
+/**
+ * Creates a session with a fresh token; returns the token (for the cookie) and the stored record.
+ * Throws AccountClosedError when a disable, delete or password change overtook the login.
+ */
 export async function createSession(
   store: SessionStore,
   input: NewSession,
@@ -256,8 +293,10 @@ export async function createSession(
     userKey,
     uaRef ? store.keys.userAgent(uaRef) : userKey,
     store.keys.events,
+    ...(input.releaseLimits ?? []),
   ]
-  const mask = (await runScript(store.redis, CREATE, keys, [JSON.stringify(args)])) as string
+  const mask = (await runScript(store.redis, CREATE, keys, [JSON.stringify(args)])) as string | null
+  if (mask === null) throw new AccountClosedError()
   const session = parseSession(tokenHash, `${head}${mask}${tail}`)
   if (!session) throw new Error('created session could not be read back')
   session.userAgent = userAgent
@@ -319,6 +358,11 @@ export interface RevokeUserSessions {
   always?: boolean
   /** Makes a retried outbox relay a no-op. */
   outboxId?: number
+  /**
+   * The user's version after the change (disable, delete, password): a login that read an older
+   * one can no longer open a session, however late its create step lands.
+   */
+  openFromVersion?: number
 }
 
 /** Ends every session of one user (but `exceptTokenHash`); returns how many ended, -1 if already applied. */
@@ -334,6 +378,8 @@ export async function revokeUserSessions(store: SessionStore, input: RevokeUserS
     always: input.always ?? false,
     marker: marker !== undefined,
     markerTtl: OUTBOX_MARKER_TTL_MS,
+    openFrom: input.openFromVersion ?? 0,
+    userTtlFloor: USER_TTL_FLOOR_MS,
   }
   const userKey = keys.userSessions(input.userId)
   return (await runScript(
@@ -399,7 +445,7 @@ export async function appendEventOnce(
 /** Token hashes of a user's sessions, from their index (may include ones that just ended). */
 export async function userSessionHashes(store: SessionStore, userId: number): Promise<string[]> {
   const fields = await store.redis.hkeys(store.keys.userSessions(userId))
-  return fields.filter((f) => f !== 'v' && f !== 'p')
+  return fields.filter((f) => !USER_META_FIELDS.has(f))
 }
 
 /** The user's live sessions with their user agents, newest first. */

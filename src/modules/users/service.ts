@@ -1,7 +1,7 @@
 // Users and grants in PostgreSQL. Every change that live sessions must see is written with an outbox
 // row in the same transaction and relayed to Redis before the request answers.
 
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, type SQL, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import type { Db } from '../../db/client'
 import { grants, permissions as permissionsTable, users } from '../../db/schema'
@@ -25,8 +25,8 @@ export type { Actor } from '../auth/client'
 const byName = (username: string) => sql`lower(${users.username}) = lower(${username})`
 
 /**
- * The two queries every login runs, prepared once per database handle: drizzle then skips building
- * the SQL, and PostgreSQL skips planning it, on each login.
+ * The query every login runs, prepared once per database handle: drizzle then skips building the
+ * SQL, and PostgreSQL skips planning it, on each login.
  */
 function loginQueries(db: Db) {
   return {
@@ -46,11 +46,6 @@ function loginQueries(db: Db) {
       .where(sql`lower(${users.username}) = lower(${sql.placeholder('username')})`)
       .groupBy(users.id)
       .prepare('tessera_find_user'),
-    userState: db
-      .select({ disabled: users.disabled })
-      .from(users)
-      .where(eq(users.id, sql.placeholder('id')))
-      .prepare('tessera_user_state'),
   }
 }
 
@@ -69,12 +64,6 @@ function queriesFor(db: Db) {
 export async function findUserByUsername(db: Db, username: string): Promise<UserWithPermissions | undefined> {
   const [row] = await queriesFor(db).findUser.execute({ username })
   return row
-}
-
-/** False when the user is disabled or no longer exists. */
-export async function isUserEnabled(db: Db, userId: number): Promise<boolean> {
-  const [row] = await queriesFor(db).userState.execute({ id: userId })
-  return row !== undefined && !row.disabled
 }
 
 export async function createUser(
@@ -229,6 +218,24 @@ export async function changePermission(
 }
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
+
+/**
+ * Updates the user row and bumps its version; returns the new version. Sessions read at an older
+ * version are then refused by createSession once the outbox row naming this version is relayed.
+ */
+export async function updateBumpingVersion(
+  tx: Tx,
+  userId: number,
+  set: Partial<typeof users.$inferInsert>,
+  where?: SQL,
+): Promise<number | undefined> {
+  const [row] = await tx
+    .update(users)
+    .set({ ...set, permissionsVersion: sql`${users.permissionsVersion} + 1`, updatedAt: new Date() })
+    .where(where ? and(eq(users.id, userId), where) : eq(users.id, userId))
+    .returning({ version: users.permissionsVersion })
+  return row?.version
+}
 
 /** The last superuser cannot lose the role: there would be nobody left to administer the system. */
 export async function assertAnotherSuperuser(tx: Tx, losingUserId: number): Promise<void> {
