@@ -12,7 +12,11 @@ import { hashToken, isWellFormedToken } from '../sessions/token'
  * binds on the very next request everywhere; plain authentication accepts the cache, whose
  * evictions trail a logout elsewhere by the event stream's delay (milliseconds).
  */
-export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Promise<Session | undefined>
+/**
+ * Answered synchronously when it can be (no cookie, a malformed one, or a cached session with no
+ * touch due): the common authenticated request then waits on nothing at all.
+ */
+export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Session | undefined | Promise<Session | undefined>
 
 export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Authenticate {
   const { store, config, logger } = ctx
@@ -51,7 +55,13 @@ export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Auth
     return session
   }
 
-  return async function authenticate(cookieValue, fresh = false) {
+  const touchCached = async (cached: Session, now: number): Promise<Session | undefined> => {
+    if (await touchIfDue(cached, now)) return cached
+    cache?.delete(cached.tokenHash)
+    return undefined
+  }
+
+  return function authenticate(cookieValue, fresh = false) {
     // Validated before it touches Redis or a log: anything but a 43-character base64url token is
     // simply "no session".
     if (!isWellFormedToken(cookieValue)) return undefined
@@ -65,9 +75,7 @@ export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Auth
       }
       // Idle by our copy's clock: another instance may have seen it since, so Redis decides.
       if (now - cached.lastSeenAt < store.idleTimeoutMs) {
-        if (await touchIfDue(cached, now)) return cached
-        cache?.delete(tokenHash)
-        return undefined
+        return needsTouch(store, cached, now) ? touchCached(cached, now) : cached
       }
     }
     return fromRedis(tokenHash, now)

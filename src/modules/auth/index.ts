@@ -35,55 +35,62 @@ function meView(session: Session): typeof Me.static {
 
 export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
   const { config } = ctx
-  return new Elysia({ name: 'tessera.routes.auth', seed: ctx.id, tags: ['auth'] })
-    .use(auth)
-    .post(
-      '/user/login',
-      async ({ body, cookie, request, server }) => {
-        const facts = clientFacts(ctx, request, server)
-        const { token, session } = await login(ctx, {
-          ...body,
-          ...facts,
-          presentedToken: cookie[config.cookieName]?.value,
-        })
-        setSessionCookie(config, cookie, token)
-        return {
-          id: session.userId,
-          username: session.username,
-          permissions: session.permissions,
-          session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
-        }
-      },
-      {
-        body: LoginBody,
-        response: { 200: Me, ...errors(401, 403, 413, 415, 422, 429) },
-        detail: {
-          summary: 'Log in',
-          description:
-            'Verifies the password and sets a new session cookie. Any session cookie sent along is ended. Unknown user, wrong password and disabled account all answer the same 401.',
+  return (
+    new Elysia({ name: 'tessera.routes.auth', seed: ctx.id, tags: ['auth'] })
+      .use(auth)
+      .post(
+        '/user/login',
+        async ({ body, cookie, request, server }) => {
+          const facts = clientFacts(ctx, request, server)
+          const { token, session } = await login(ctx, {
+            ...body,
+            ...facts,
+            presentedToken: cookie[config.cookieName]?.value,
+          })
+          setSessionCookie(config, cookie, token)
+          return {
+            id: session.userId,
+            username: session.username,
+            permissions: session.permissions,
+            session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
+          }
         },
-      },
-    )
-    .post(
-      '/user/logout',
-      async ({ session, cookie, request, server }) => {
-        const facts = clientFacts(ctx, request, server)
-        const loggedOut = session ? await logout(ctx, session, facts.ip, facts.userAgent) : false
-        clearSessionCookie(config, cookie)
-        return { loggedOut }
-      },
-      {
-        optionalAuth: true,
-        response: { 200: LogoutResult, ...errors(403) },
-        detail: {
-          summary: 'Log out',
-          description: 'Ends the current session everywhere and clears the cookie. Safe to repeat.',
+        {
+          body: LoginBody,
+          response: { 200: Me, ...errors(401, 403, 413, 415, 422, 429) },
+          detail: {
+            summary: 'Log in',
+            description:
+              'Verifies the password and sets a new session cookie. Any session cookie sent along is ended. Unknown user, wrong password and disabled account all answer the same 401.',
+          },
         },
-      },
-    )
-    .get('/user/me', ({ session }) => meView(session), {
-      auth: true,
-      response: { 200: Me, ...errors(401) },
-      detail: { summary: 'Who am I', description: 'The logged-in user, their current permissions and this session.' },
-    })
+      )
+      .post(
+        '/user/logout',
+        async ({ session, cookie, request, server }) => {
+          const facts = clientFacts(ctx, request, server)
+          const loggedOut = session ? await logout(ctx, session, facts.ip, facts.userAgent) : false
+          clearSessionCookie(config, cookie)
+          return { loggedOut }
+        },
+        {
+          optionalAuth: true,
+          response: { 200: LogoutResult, ...errors(403) },
+          detail: {
+            summary: 'Log out',
+            description: 'Ends the current session everywhere and clears the cookie. Safe to repeat.',
+          },
+        },
+      )
+      // Elysia awaits a handler whose source reads like `return f(...)`, a tick per request;
+      // `session &&` keeps this one synchronous (the auth macro guarantees a session).
+      .get('/user/me', ({ session }) => session && meView(session), {
+        auth: true,
+        response: { 200: Me, ...errors(401) },
+        detail: {
+          summary: 'Who am I',
+          description: 'The logged-in user, their current permissions and this session.',
+        },
+      })
+  )
 }

@@ -25,6 +25,10 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
   const sessionFor = (request: Request, fresh = false) =>
     authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
 
+  const keep = (request: Request, session: Session) => {
+    found.set(request, session)
+  }
+
   /** The session `transform` found for this request; only reachable after it succeeded. */
   const foundSession = (request: Request): Session => {
     const session = found.get(request)
@@ -32,14 +36,15 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
     return session
   }
 
-  const requireSession = async (request: Request, fresh = false) => {
-    const session = await sessionFor(request, fresh)
+  const present = (session: Session | undefined): Session => {
     if (!session) {
       ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
       throw unauthenticated()
     }
     return session
   }
+
+  const requireSession = async (request: Request, fresh = false) => present(await sessionFor(request, fresh))
 
   /** A refused permission is counted and recorded in the event stream: who, what, where. */
   const deny = async (session: Session, permission: Permission, request: Request, server: Server): Promise<never> => {
@@ -71,8 +76,12 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
     // context a route needs, and a whole `context` would make it parse every cookie and the query.
     auth: {
       detail: { security: SESSION_SECURITY },
-      async transform({ request }) {
-        found.set(request, await requireSession(request))
+      // Not async: a cached session is found and kept without a single await. Elysia still awaits
+      // what this returns, which is the pending lookup when Redis must be asked.
+      transform({ request }) {
+        const lookup = sessionFor(request)
+        if (lookup instanceof Promise) return lookup.then((session) => keep(request, present(session)))
+        keep(request, present(lookup))
       },
       resolve({ request }) {
         return { session: foundSession(request) }
