@@ -88,13 +88,18 @@ export function isPostgresUnavailable(error: unknown): boolean {
   return false
 }
 
+/** Rethrows a Redis error, as a 503 when it means Redis cannot be reached (a promise's onRejected). */
+export function rethrowRedis(error: unknown): never {
+  if (isRedisUnavailable(error)) throw new UnavailableError('redis', error)
+  throw error
+}
+
 /** Runs a Redis operation, turning connection failures into a 503. */
 export async function withRedis<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation()
   } catch (error) {
-    if (isRedisUnavailable(error)) throw new UnavailableError('redis', error)
-    throw error
+    rethrowRedis(error)
   }
 }
 

@@ -1,7 +1,7 @@
 // Turns a cookie value into a live session, or nothing: the single session lookup of a request.
 
 import type { AppContext } from '../../context'
-import { withRedis } from '../../lib/errors'
+import { rethrowRedis, withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
 import type { SessionCache } from '../sessions/cache'
 import { deleteSession, isSessionLive, needsTouch, readSession, type Session, touchSession } from '../sessions/store'
@@ -33,33 +33,38 @@ export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Auth
     ).catch((error) => logger.debug('expired session cleanup failed', { error: describeError(error) }))
   }
 
-  /** Writes last-seen back at most once per touch interval; false when the session is gone. */
-  const touchIfDue = async (session: Session, now: number): Promise<boolean> => {
-    if (!needsTouch(store, session, now)) return true
+  /** Writes last-seen back (due once per touch interval: needsTouch); false when the session is gone. */
+  const touch = async (session: Session, now: number): Promise<boolean> => {
     const lastSeenAt = await withRedis(() => touchSession(store, session.tokenHash, now))
     if (lastSeenAt === undefined) return false
     session.lastSeenAt = lastSeenAt
     return true
   }
 
-  const fromRedis = async (tokenHash: string, now: number): Promise<Session | undefined> => {
+  // One promise from the read to the answer: this runs on every request the cache cannot answer.
+  const fromRedis = (tokenHash: string, now: number): Promise<Session | undefined> => {
     const epoch = cache?.epoch ?? 0
-    const session = await withRedis(() => readSession(store, tokenHash))
-    if (!session) return undefined
-    if (!isSessionLive(session, now, store.idleTimeoutMs)) {
-      endExpired(session, now)
-      return undefined
+    const keep = (session: Session) => {
+      cache?.set(session, epoch)
+      return session
     }
-    if (!(await touchIfDue(session, now))) return undefined
-    cache?.set(session, epoch)
-    return session
+    return readSession(store, tokenHash).then((session) => {
+      if (!session) return undefined
+      if (!isSessionLive(session, now, store.idleTimeoutMs)) {
+        endExpired(session, now)
+        return undefined
+      }
+      if (!needsTouch(store, session, now)) return keep(session)
+      return touch(session, now).then((live) => (live ? keep(session) : undefined))
+    }, rethrowRedis)
   }
 
-  const touchCached = async (cached: Session, now: number): Promise<Session | undefined> => {
-    if (await touchIfDue(cached, now)) return cached
-    cache?.delete(cached.tokenHash)
-    return undefined
-  }
+  const touchCached = (cached: Session, now: number): Promise<Session | undefined> =>
+    touch(cached, now).then((live) => {
+      if (live) return cached
+      cache?.delete(cached.tokenHash)
+      return undefined
+    })
 
   return function authenticate(cookieValue, fresh = false) {
     // Validated before it touches Redis or a log: anything but a 43-character base64url token is

@@ -7,13 +7,13 @@
 // victim's account locks out only themselves. The per-account limit across all clients is ten
 // times higher; it stops a distributed guess at one account, and only then is the victim affected.
 
-import { createHash } from 'node:crypto'
 import type { AppContext } from '../../context'
+import { sha256Base64Url } from '../../lib/digest'
 import { AppError } from '../../lib/errors'
 import { defineScript, runScript } from '../../redis/script'
 
 // Usernames and addresses are personal data: keys carry a truncated hash, never the value.
-const digest = (value: string) => createHash('sha256').update(value).digest('base64url').slice(0, 22)
+const digest = (value: string) => sha256Base64Url(value).slice(0, 22)
 
 function limitKeys(ctx: AppContext, username: string, ip: string) {
   const { keys } = ctx.store

@@ -7,7 +7,7 @@
 // small allocation; a hash with one field per item needs more than twice that (README,
 // Performance). Pure functions only: the verifier that other services import uses this module.
 
-import { createHash } from 'node:crypto'
+import { sha256Base64Url } from '../../lib/digest'
 import { PERMISSION_NAMES } from '../permissions/catalogue'
 
 export interface Session {
@@ -54,7 +54,7 @@ export function decodePermissions(mask36: string): string[] {
 }
 
 export function publicIdFor(tokenHash: string): string {
-  return createHash('sha256').update(`tessera:public-session-id:${tokenHash}`).digest('base64url').slice(0, 16)
+  return sha256Base64Url(`tessera:public-session-id:${tokenHash}`).slice(0, 16)
 }
 
 // User agents reach listings, logs and Redis, so they are input: printable ASCII only, bounded.
@@ -66,7 +66,7 @@ export function sanitizeUserAgent(value: string | null | undefined): string {
 
 /** 48 bits of SHA-256: distinct user agents would need millions of kinds to collide. */
 export function userAgentRef(userAgent: string): string {
-  return userAgent ? createHash('sha256').update(userAgent).digest('base64url').slice(0, 8) : ''
+  return userAgent ? sha256Base64Url(userAgent).slice(0, 8) : ''
 }
 
 export interface RecordFields {

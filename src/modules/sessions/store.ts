@@ -304,8 +304,8 @@ export async function createSession(
 }
 
 /** Reads a session by token hash. Expiry is not checked here: see isSessionLive. */
-export async function readSession(store: SessionStore, tokenHash: string): Promise<Session | undefined> {
-  return parseSession(tokenHash, await store.redis.get(store.keys.session(tokenHash)))
+export function readSession(store: SessionStore, tokenHash: string): Promise<Session | undefined> {
+  return store.redis.get(store.keys.session(tokenHash)).then((value) => parseSession(tokenHash, value))
 }
 
 /** True when the session's last-seen time is old enough to be written back. */

@@ -1,6 +1,6 @@
 // Session tokens: 256 random bits from the CSPRNG, and the SHA-256 that is all Redis ever sees.
 
-import { createHash } from 'node:crypto'
+import { sha256Base64Url } from '../../lib/digest'
 
 const TOKEN_BYTES = 32
 /** 32 bytes in unpadded base64url. Anything else in the cookie is rejected before Redis is asked. */
@@ -22,12 +22,11 @@ export function isWellFormedToken(value: unknown): value is string {
  * The Redis key and stream name of a session: the first 22 base64url characters (132 bits) of the
  * token's SHA-256. A copy of Redis therefore yields no working cookie: finding a token for a hash
  * takes about 2^132 work, and 256-bit tokens cannot be guessed, so no salt or slow hash is needed;
- * and two live sessions never share a key (a collision needs about 2^66 of them). node:crypto's
- * one-shot digest is used for speed (a fraction of Web Crypto's asynchronous digest); Node, Bun and
- * Deno all provide it.
+ * and two live sessions never share a key (a collision needs about 2^66 of them). A synchronous
+ * digest (lib/digest.ts) is used for speed: a fraction of Web Crypto's asynchronous one.
  */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url').slice(0, 22)
+  return sha256Base64Url(token).slice(0, 22)
 }
 
 /** The value of cookie `name` in a Cookie header (the first, if sent twice), or undefined. */
