@@ -2,6 +2,8 @@
 // with the login is ended, whoever it belonged to; garbage cookies are ignored.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { hashToken } from '../src/modules/sessions/token'
+import { decodeEvent } from '../src/redis/events'
 import { call, createTestEnv, loginAs, registerUser, sessionTokenFrom, type TestEnv, tokenOf } from './helpers'
 
 let env: TestEnv
@@ -71,5 +73,45 @@ describe('session fixation', () => {
       expect((await me(token)).status).toBe(200)
     }
     expect(issued.size).toBe(cookies.length)
+  })
+})
+
+// Both end a session known only by its cookie, in one Redis step that reads the owner from the record.
+describe('the events of ending a session by its cookie', () => {
+  const eventsFor = async (tokenHash: string) =>
+    (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+      .map(([, fields]) => decodeEvent(fields))
+      .filter((e) => e?.sessionHash === tokenHash)
+
+  test("a cookie replaced at login: session_revoked, actor and subject the old session's owner", async () => {
+    const { id } = await registerUser(env, 'carla', 'carla-password-1')
+    const carla = await loginAs(env, 'carla', 'carla-password-1')
+    await loginSending('alice', 'alice-password-1', carla)
+    const events = await eventsFor(hashToken(tokenOf(carla)))
+    expect(events.map((e) => e?.type)).toEqual(['login_succeeded', 'session_revoked'])
+    expect(events[1]).toMatchObject({ reason: 'replaced_at_login', actorId: id, subjectId: id })
+    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(carla)))
+  })
+
+  test('logout: one logout event naming the owner, client and session; the index entry goes too', async () => {
+    const { id } = await registerUser(env, 'dario', 'dario-password-1')
+    const dario = await loginAs(env, 'dario', 'dario-password-1')
+    const out = await call(env.app, 'POST', '/user/logout', { cookie: dario, headers: { 'user-agent': 'logout-test' } })
+    expect(await out.json()).toEqual({ loggedOut: true })
+    const events = await eventsFor(hashToken(tokenOf(dario)))
+    expect(events.map((e) => e?.type)).toEqual(['login_succeeded', 'logout'])
+    expect(events[1]).toMatchObject({ actorId: id, subjectId: id, userAgent: 'logout-test' })
+    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(dario)))
+  })
+
+  test('logout of an idled-out session still stored: removed, loggedOut false, no logout event', async () => {
+    const { id } = await registerUser(env, 'elsa', 'elsa-password-1')
+    const elsa = await loginAs(env, 'elsa', 'elsa-password-1')
+    env.clock.advance(env.config.sessionIdleTimeoutMs + 1)
+    const out = await call(env.app, 'POST', '/user/logout', { cookie: elsa })
+    expect(await out.json()).toEqual({ loggedOut: false })
+    expect(await env.redis.exists(env.ctx.store.keys.session(hashToken(tokenOf(elsa))))).toBe(0)
+    expect((await eventsFor(hashToken(tokenOf(elsa)))).map((e) => e?.type)).toEqual(['login_succeeded'])
+    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(elsa)))
   })
 })

@@ -74,6 +74,8 @@ const FIELD = {
 } as const
 
 export const SESSION_HASH_FIELD = FIELD.sessionHash
+export const ACTOR_FIELD = FIELD.actorId
+export const SUBJECT_FIELD = FIELD.subjectId
 
 /** Encodes an event as alternating field/value strings for XADD. */
 export function encodeEvent(event: AuthEvent): string[] {

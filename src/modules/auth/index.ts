@@ -3,7 +3,9 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
+import { SESSION_SECURITY } from '../docs'
 import type { Session } from '../sessions/store'
+import { cookieFromHeader } from '../sessions/token'
 import { LoginBody, LogoutResult, Me } from '../users/model'
 import { clientFacts } from './client'
 import { clearSessionCookie, setSessionCookie } from './cookie'
@@ -67,18 +69,20 @@ export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
       )
       .post(
         '/user/logout',
-        async ({ session, cookie, request, server }) => {
+        async ({ cookie, request, server }) => {
           const facts = clientFacts(ctx, request, server)
-          const loggedOut = session ? await logout(ctx, session, facts.ip, facts.userAgent) : false
+          const presented = cookieFromHeader(request.headers.get('cookie'), config.cookieName)
+          const loggedOut = await logout(ctx, presented, facts.ip, facts.userAgent)
           clearSessionCookie(config, cookie)
           return { loggedOut }
         },
         {
-          optionalAuth: true,
           response: { 200: LogoutResult, ...errors(403) },
           detail: {
             summary: 'Log out',
             description: 'Ends the current session everywhere and clears the cookie. Safe to repeat.',
+            // The empty requirement marks the cookie as optional.
+            security: [...SESSION_SECURITY, {}],
           },
         },
       )

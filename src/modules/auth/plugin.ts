@@ -64,14 +64,6 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
   }
 
   return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
-    /** The session if there is a valid one, without failing when there is none (e.g. logout). */
-    optionalAuth: {
-      // The empty requirement marks the cookie as optional in the OpenAPI spec.
-      detail: { security: [...SESSION_SECURITY, {}] },
-      async resolve({ request }) {
-        return { session: await sessionFor(request) }
-      },
-    },
     // Hooks destructure what they read: Elysia infers from the parameters which parts of the
     // context a route needs, and a whole `context` would make it parse every cookie and the query.
     auth: {

@@ -6,14 +6,7 @@ import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import {
-  AccountClosedError,
-  appendEvent,
-  createSession,
-  deleteSession,
-  readSession,
-  type Session,
-} from '../sessions/store'
+import { AccountClosedError, appendEvent, createSession, endSessionByHash, type Session } from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/service'
@@ -122,22 +115,15 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
 async function endPresentedSession(ctx: AppContext, presented: unknown, now: number): Promise<void> {
   if (!isWellFormedToken(presented)) return
   const tokenHash = hashToken(presented)
-  await withRedis(async () => {
-    const previous = await readSession(ctx.store, tokenHash)
-    if (!previous) return
-    await deleteSession(
+  ctx.sessionCache?.delete(tokenHash)
+  await withRedis(() =>
+    endSessionByHash(
       ctx.store,
-      previous,
-      {
-        type: 'session_revoked',
-        reason: 'replaced_at_login',
-        instance: ctx.config.instanceId,
-        actorId: previous.userId,
-        subjectId: previous.userId,
-      },
+      tokenHash,
+      { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
       now,
-    )
-  })
+    ),
+  )
 }
 
 /** Re-hashes with the current argon2 parameters; a failure only postpones it to the next login. */
@@ -150,22 +136,22 @@ async function upgradePasswordHash(ctx: AppContext, userId: number, password: st
   }
 }
 
-export async function logout(ctx: AppContext, session: Session, ip: string, userAgent: string): Promise<boolean> {
+/**
+ * Ends the session of the presented cookie, if it names a live one: read and ended in one step, by
+ * the token's hash alone. True when a session ended.
+ */
+export async function logout(ctx: AppContext, presented: unknown, ip: string, userAgent: string): Promise<boolean> {
+  if (!isWellFormedToken(presented)) return false
+  const tokenHash = hashToken(presented)
   // Other instances evict when the logout event reaches them; this one need not wait for it.
-  ctx.sessionCache?.delete(session.tokenHash)
-  return withRedis(() =>
-    deleteSession(
+  ctx.sessionCache?.delete(tokenHash)
+  const owner = await withRedis(() =>
+    endSessionByHash(
       ctx.store,
-      session,
-      {
-        type: 'logout',
-        instance: ctx.config.instanceId,
-        actorId: session.userId,
-        subjectId: session.userId,
-        ip,
-        userAgent,
-      },
+      tokenHash,
+      { type: 'logout', instance: ctx.config.instanceId, ip, userAgent },
       ctx.now(),
     ),
   )
+  return owner !== undefined
 }

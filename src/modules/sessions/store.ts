@@ -3,7 +3,7 @@
 // written in one Lua script together with the stream event that announces it.
 
 import type Redis from 'ioredis'
-import { type AuthEvent, encodeEvent, SESSION_HASH_FIELD } from '../../redis/events'
+import { ACTOR_FIELD, type AuthEvent, encodeEvent, SESSION_HASH_FIELD, SUBJECT_FIELD } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 import { defineScript, runScript } from '../../redis/script'
 import { RELEASE_AFTER_SUCCESS_LUA } from '../auth/rate-limit'
@@ -153,6 +153,31 @@ local n = redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
 if n == 1 then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3)) end
 return n
+`)
+
+// KEYS: session, events. Ends a session known only by its token's hash (logout, a cookie presented
+// at login): the owner comes from the record, so reading and ending are one step. Returns the
+// owner's id, or 0 when there was no live session (an expired record is removed without an event).
+const END_BY_TOKEN = lua(`
+local a = cjson.decode(ARGV[1])
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local t = split(value)
+local uid = tonumber(t[1], 36)
+local expires = tonumber(t[${PART.expires}], 36)
+local lastSeen = expires - tonumber(t[${PART.lastSeenBack}], 36)
+redis.call('DEL', KEYS[1])
+redis.call('HDEL', a.userPrefix .. ms(uid), a.hash)
+if a.now >= expires or a.now - lastSeen >= a.idle then return 0 end
+local ev = a.event
+for _, f in ipairs({ a.actorField, a.subjectField }) do
+  ev[#ev + 1] = f
+  ev[#ev + 1] = ms(uid)
+end
+ev[#ev + 1] = a.hashField
+ev[#ev + 1] = a.hash
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(ev))
+return uid
 `)
 
 // KEYS: user, events, outbox marker (or the user again when there is none).
@@ -347,6 +372,42 @@ export async function deleteSession(
   )
   return result === 1
 }
+
+/**
+ * Ends the session of a token hash whoever owns it, with an event whose actor and subject are the
+ * owner (a logout, or a cookie replaced at login). Returns the owner's id, or undefined when no
+ * live session had that hash.
+ */
+export async function endSessionByHash(
+  store: SessionStore,
+  tokenHash: string,
+  event: OwnerEvent,
+  now: number,
+): Promise<number | undefined> {
+  const args = {
+    hash: tokenHash,
+    now,
+    idle: store.idleTimeoutMs,
+    userPrefix: store.keys.userSessions(0).slice(0, -1),
+    maxlen: String(store.streamMaxLen),
+    // Actor and subject are the owner, appended by the script once the record names them.
+    event: withTime({ ...event, actorId: undefined, subjectId: undefined } as unknown as EventInput, now),
+    actorField: ACTOR_FIELD,
+    subjectField: SUBJECT_FIELD,
+    hashField: SESSION_HASH_FIELD,
+  }
+  const owner = (await runScript(
+    store.redis,
+    END_BY_TOKEN,
+    [store.keys.session(tokenHash), store.keys.events],
+    [JSON.stringify(args)],
+  )) as number
+  return owner > 0 ? owner : undefined
+}
+
+type OwnerEvent =
+  | Omit<Extract<EventInput, { type: 'logout' }>, 'actorId' | 'subjectId' | 'sessionHash'>
+  | Omit<Extract<EventInput, { type: 'session_revoked' }>, 'actorId' | 'subjectId' | 'sessionHash'>
 
 export interface RevokeUserSessions {
   userId: number
