@@ -117,7 +117,7 @@ async function keyFacts(redis: Redis, key: string): Promise<KeyFacts> {
     redis.object('ENCODING', key) as Promise<string | null>,
     redis.memory('USAGE', key) as Promise<number | null>,
   ])
-  return { key: key.replace(/^.*\{t\}:/, '{t}:'), type, encoding, memoryUsage, size }
+  return { key: key.replace(/^.*\{auth\}:/, '{auth}:'), type, encoding, memoryUsage, size }
 }
 
 /** Groups keys by their first segment after the prefix and hash tag: `s`, `u`, `ua`, `events`... */

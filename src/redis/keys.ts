@@ -1,6 +1,6 @@
 // The one home of every Redis key Tessera writes.
 //
-// Every key carries the same hash tag, `{t}`, so in Redis Cluster they all map to one slot. That is
+// Every key carries the same hash tag, `{auth}`, so in Redis Cluster they all map to one slot. That is
 // deliberate: a session, its user's index and the event announcing the change are written in one
 // MULTI or Lua script, and Cluster only runs those within a single slot. A session is a few hundred
 // bytes, so one slot (one primary) holds millions of them; scale reads with replicas.
@@ -37,7 +37,7 @@ export interface RedisKeys {
 }
 
 export function createRedisKeys(prefix: string): RedisKeys {
-  const base = `${prefix}{t}:`
+  const base = `${prefix}{auth}:`
   const sessionPrefix = `${base}s:`
   return Object.freeze({
     prefix,
