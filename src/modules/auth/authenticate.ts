@@ -11,8 +11,7 @@ import { hashToken, isWellFormedToken } from '../sessions/token'
  * `fresh` skips the local cache. Permission checks use it, so a revoke made through any instance
  * binds on the very next request everywhere; plain authentication accepts the cache, whose
  * evictions trail a logout elsewhere by the event stream's delay (milliseconds).
- */
-/**
+ *
  * Answered synchronously when it can be (no cookie, a malformed one, or a cached session with no
  * touch due): the common authenticated request then waits on nothing at all.
  */

@@ -4,6 +4,7 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
 import { SESSION_SECURITY } from '../docs'
+import { iso } from '../sessions/model'
 import type { Session } from '../sessions/store'
 import { cookieFromHeader } from '../sessions/token'
 import { LoginBody, LogoutResult, Me } from '../users/model'
@@ -13,8 +14,6 @@ import type { authPlugin } from './plugin'
 import { login, logout } from './service'
 
 export { clientFacts } from './client'
-
-const iso = (ms: number) => new Date(ms).toISOString()
 
 // A cached session answers many /user/me requests; its view is built once per session object (and
 // again only if its permissions are replaced). Answering pre-serialised text as a Response was
@@ -50,12 +49,7 @@ export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
             presentedToken: cookie[config.cookieName]?.value,
           })
           setSessionCookie(config, cookie, token)
-          return {
-            id: session.userId,
-            username: session.username,
-            permissions: session.permissions,
-            session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
-          }
+          return meView(session)
         },
         {
           body: LoginBody,

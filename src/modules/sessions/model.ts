@@ -2,6 +2,9 @@
 
 import { t } from 'elysia'
 
+/** Milliseconds since the epoch as the ISO 8601 text every view of a session shows. */
+export const iso = (ms: number) => new Date(ms).toISOString()
+
 export const PublicSessionId = t.String({
   pattern: '^[A-Za-z0-9_-]{16}$',
   description: 'Public session id from a listing; unrelated to the token.',

@@ -30,7 +30,7 @@ export interface Session {
 }
 
 /** 1-based positions of the record's parts, as the Lua scripts address them. */
-export const PART = { permissions: 3, expires: 4, lastSeenBack: 5, createdBack: 6 } as const
+export const PART = { userId: 1, permissions: 3, expires: 4, lastSeenBack: 5, createdBack: 6 } as const
 const PARTS = 8
 
 export const toBase36 = (n: number) => Math.floor(n).toString(36)

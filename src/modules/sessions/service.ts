@@ -6,6 +6,7 @@ import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { deleteSessionByPublicId, revokeEverySession } from './management'
+import { iso } from './model'
 import { listUserSessions, revokeUserSessions, type Session } from './store'
 
 export type { Actor } from '../auth/client'
@@ -19,8 +20,6 @@ export interface SessionView {
   userAgent: string
   current: boolean
 }
-
-const iso = (ms: number) => new Date(ms).toISOString()
 
 /** What a listing may show: built field by field, so the token hash can never slip through. */
 export function toSessionView(session: Session, currentTokenHash: string | undefined): SessionView {

@@ -163,7 +163,7 @@ local a = cjson.decode(ARGV[1])
 local value = redis.call('GET', KEYS[1])
 if not value then return 0 end
 local t = split(value)
-local uid = tonumber(t[1], 36)
+local uid = tonumber(t[${PART.userId}], 36)
 local expires = tonumber(t[${PART.expires}], 36)
 local lastSeen = expires - tonumber(t[${PART.lastSeenBack}], 36)
 redis.call('DEL', KEYS[1])
