@@ -126,3 +126,30 @@ describe('GET /permissions', () => {
     for (const entry of list) expect(entry.description.length).toBeGreaterThan(0)
   })
 })
+
+describe('the last two superusers stepping down at the same moment', () => {
+  let own: TestEnv
+  beforeAll(async () => {
+    own = await createTestEnv('permissions_race')
+    await registerUser(own, 'nora', 'nora-password-1')
+  })
+  afterAll(async () => {
+    await own.close()
+  })
+
+  test('exactly one succeeds and the other gets 409: one superuser always remains', async () => {
+    const call2 = (cookie: string, path: string, username: string) =>
+      call(own.app, 'POST', path, { cookie, body: { username, permission: 'superuser' } })
+    const admin = await loginAs(own, 'admin', ADMIN_PASSWORD)
+    const nora = await loginAs(own, 'nora', 'nora-password-1')
+    expect((await call2(admin, '/user/assign', 'nora')).status).toBe(200)
+    // Several rounds: each starts with exactly two superusers, who both step down at once.
+    for (let round = 0; round < 6; round++) {
+      const [a, n] = await Promise.all([call2(admin, '/user/unassign', 'admin'), call2(nora, '/user/unassign', 'nora')])
+      expect([a.status, n.status].sort()).toEqual([200, 409])
+      const [survivor, stepped] = a.status === 409 ? ['admin', 'nora'] : ['nora', 'admin']
+      const survivorCookie = survivor === 'admin' ? admin : nora
+      expect((await call2(survivorCookie, '/user/assign', stepped)).status).toBe(200)
+    }
+  })
+})

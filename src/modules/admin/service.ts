@@ -8,7 +8,7 @@ import { grants, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
-import { assertAnotherSuperuser, updateBumpingVersion } from '../users/service'
+import { assertAnotherSuperuser, lockSuperusers, updateBumpingVersion } from '../users/service'
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
@@ -115,18 +115,9 @@ export async function superusersAmong(db: Db | Tx, userIds: number[]): Promise<S
   return new Set(rows.map((r) => r.userId))
 }
 
-/**
- * Locks the target, and every superuser first, so that two superusers removing themselves at the
- * same moment serialise and the second one sees that it is the last. NO KEY UPDATE: it does not
- * block the key-share locks that grant inserts take on the granting user.
- */
+/** Locks the target, and every superuser first (see lockSuperusers). */
 async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boolean) {
-  await tx
-    .select({ id: users.id })
-    .from(users)
-    .where(inArray(users.id, tx.select({ id: grants.userId }).from(grants).where(eq(grants.permission, 'superuser'))))
-    .orderBy(asc(users.id))
-    .for('no key update')
+  await lockSuperusers(tx)
   const [target] = await tx
     .select({ id: users.id, username: users.username, disabled: users.disabled })
     .from(users)

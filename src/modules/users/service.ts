@@ -1,7 +1,7 @@
 // Users and grants in PostgreSQL. Every change that live sessions must see is written with an outbox
 // row in the same transaction and relayed to Redis before the request answers.
 
-import { and, eq, type SQL, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import type { Db } from '../../db/client'
 import { grants, permissions as permissionsTable, users } from '../../db/schema'
@@ -147,6 +147,8 @@ export async function changePermission(
         actorGrants.map((g) => g.permission),
         permission,
       )
+      // Stepping down as superuser: every superuser first, in the order disable and delete use.
+      if (mode === 'revoke' && permission === 'superuser') await lockSuperusers(tx)
       // Row lock: concurrent changes to one user serialise, so versions follow commit order.
       const [target] = await tx
         .select({ id: users.id, username: users.username })
@@ -235,6 +237,20 @@ export async function updateBumpingVersion(
     .where(where ? and(eq(users.id, userId), where) : eq(users.id, userId))
     .returning({ version: users.permissionsVersion })
   return row?.version
+}
+
+/**
+ * Locks every superuser's row, in id order, so that two superusers stepping down (or being disabled
+ * or deleted) at the same moment serialise and the second one sees that it is the last. NO KEY
+ * UPDATE: it does not block the key-share locks that grant inserts take on the granting user.
+ */
+export async function lockSuperusers(tx: Tx): Promise<void> {
+  await tx
+    .select({ id: users.id })
+    .from(users)
+    .where(inArray(users.id, tx.select({ id: grants.userId }).from(grants).where(eq(grants.permission, 'superuser'))))
+    .orderBy(asc(users.id))
+    .for('no key update')
 }
 
 /** The last superuser cannot lose the role: there would be nobody left to administer the system. */
