@@ -144,9 +144,14 @@ describe("a user's sessions", () => {
     expect(await sessionsOf(target.id, revoker.cookie)).toEqual([])
   })
 
-  test("a superuser's sessions can be ended only by a superuser or itself", async () => {
+  test("a superuser's sessions can be seen and ended only by a superuser or itself", async () => {
     const revoker = await account('super-revoker', 'session:revoke')
-    const [adminSession] = await sessionsOf(adminId, revoker.cookie)
+    await expectError(
+      await call(env.app, 'GET', `/admin/users/${adminId}/sessions`, { cookie: revoker.cookie }),
+      403,
+      'protected_superuser',
+    )
+    const [adminSession] = await sessionsOf(adminId, admin)
     await expectError(
       await call(env.app, 'DELETE', `/admin/users/${adminId}/sessions`, { cookie: revoker.cookie }),
       403,

@@ -206,23 +206,18 @@ export async function deleteUser(
 }
 
 /**
- * Another administrator's sessions are theirs to end only for a superuser (or themselves): a
- * session:revoke holder must not be able to keep a superuser logged out. 404 for unknown users.
+ * A superuser's sessions are for a superuser (or the user itself) to see and end: a session:revoke
+ * holder must not be able to keep a superuser logged out, nor learn where administrators log in
+ * from. 404 for unknown users.
  */
-export async function assertMayEndSessionsOf(ctx: AppContext, actorId: number, userId: number): Promise<void> {
+export async function assertMayManageSessionsOf(ctx: AppContext, actorId: number, userId: number): Promise<void> {
   await withPostgres(async () => {
     const [target] = await ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId))
     if (!target) throw userNotFound()
     if (actorId === userId) return
     const supers = await superusersAmong(ctx.db, [actorId, userId])
     if (supers.has(userId) && !supers.has(actorId)) {
-      throw new AppError(403, 'protected_superuser', "Only a superuser can end a superuser's sessions.")
+      throw new AppError(403, 'protected_superuser', "Only a superuser can see or end a superuser's sessions.")
     }
   })
-}
-
-/** 404 unless the user exists (their sessions may be listed). */
-export async function assertUserExists(ctx: AppContext, userId: number): Promise<void> {
-  const [row] = await withPostgres(() => ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId)))
-  if (!row) throw userNotFound()
 }

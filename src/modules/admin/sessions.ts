@@ -9,7 +9,7 @@ import type { authPlugin } from '../auth/plugin'
 import { SessionList, SessionsEnded } from '../sessions/model'
 import { endEverySession, endSession, endUserSessions, listSessions } from '../sessions/service'
 import { EverySessionEnded, UserIdParams, UserSessionParams } from './model'
-import { assertMayEndSessionsOf, assertUserExists } from './service'
+import { assertMayManageSessionsOf } from './service'
 
 export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
   const { config } = ctx
@@ -18,7 +18,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     .get(
       '/admin/users/:id/sessions',
       async ({ params, session }) => {
-        await assertUserExists(ctx, params.id)
+        await assertMayManageSessionsOf(ctx, session.userId, params.id)
         return { sessions: await listSessions(ctx, params.id, session.tokenHash) }
       },
       {
@@ -27,14 +27,15 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
         response: { 200: SessionList, ...errors(401, 403, 404, 422) },
         detail: {
           summary: "List a user's sessions",
-          description: 'Needs session:revoke. Live sessions, newest first; never a token or its hash.',
+          description:
+            "Needs session:revoke. Live sessions, newest first; never a token or its hash. A superuser's sessions are listed only to a superuser or the user itself (403 otherwise).",
         },
       },
     )
     .delete(
       '/admin/users/:id/sessions/:sessionId',
       async ({ params, session, cookie, request, server }) => {
-        await assertMayEndSessionsOf(ctx, session.userId, params.id)
+        await assertMayManageSessionsOf(ctx, session.userId, params.id)
         const { tokenHash } = await endSession(ctx, {
           userId: params.id,
           publicId: params.sessionId,
@@ -59,7 +60,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     .delete(
       '/admin/users/:id/sessions',
       async ({ params, session, cookie, request, server }) => {
-        await assertMayEndSessionsOf(ctx, session.userId, params.id)
+        await assertMayManageSessionsOf(ctx, session.userId, params.id)
         const ended = await endUserSessions(ctx, {
           userId: params.id,
           actor: { id: session.userId, ...clientFacts(ctx, request, server) },
