@@ -99,6 +99,19 @@ describe('audit consumer', () => {
       const pendingCount = async () => ((await redis.xpending(keys.events, 'audit')) as [number])[0]
       await waitFor(async () => (await pendingCount()) === 0, 10_000, 'no pending entries')
       expect(await recordedRows()).toEqual({ total: streamLength, distinct: streamLength })
+      // And the dead consumer, silent with nothing pending, is removed from the group (after ten
+      // claim periods: 5 s here).
+      const consumerNames = async () =>
+        ((await redis.xinfo('CONSUMERS', keys.events, 'audit')) as string[][]).map((fields) => fields[1])
+      expect(await consumerNames()).toContain('audit-b')
+      // The log line follows the removal; waiting for it (the output is read asynchronously) also
+      // waits for the removal.
+      await waitFor(
+        async () => second.output().includes('audit consumer removed from the group'),
+        15_000,
+        'audit-a removed',
+      )
+      expect(await consumerNames()).toEqual(['audit-b'])
     } finally {
       await second.stop()
     }

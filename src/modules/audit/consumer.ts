@@ -123,6 +123,29 @@ async function claimAbandoned(options: AuditConsumerOptions): Promise<void> {
   } while (cursor !== '0-0')
 }
 
+/**
+ * Removes consumers that stopped: nothing pending (claimAbandoned took it over) and silent for ten
+ * claim periods, while a live consumer asks for entries every block time. Without this, every
+ * restart under a new name (the default is host and pid) would stay listed in the group forever.
+ * A consumer removed by mistake loses nothing: it has no pending entries, and its next read
+ * recreates it.
+ */
+async function forgetStoppedConsumers(options: AuditConsumerOptions): Promise<void> {
+  const { redis, keys, consumer, claimIdleMs, blockMs = 1_000, logger } = options
+  const silentMs = 10 * Math.max(claimIdleMs, blockMs)
+  const consumers = (await redis.xinfo('CONSUMERS', keys.events, AUDIT_GROUP)) as (string | number)[][]
+  for (const fields of consumers) {
+    const info = new Map<string, string | number>()
+    for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1] as string | number)
+    const name = String(info.get('name'))
+    if (name === consumer || Number(info.get('pending')) !== 0 || Number(info.get('idle')) < silentMs) continue
+    // DELCONSUMER drops the consumer's pending entries, hence only one with none. Should it read
+    // between XINFO and here, it still records what it read: only its XACK finds nothing to clear.
+    await redis.xgroup('DELCONSUMER', keys.events, AUDIT_GROUP, name)
+    logger.info('audit consumer removed from the group', { consumer: name })
+  }
+}
+
 /** Runs until the signal aborts; the batch in hand is always finished first. */
 export async function runAuditConsumer(options: AuditConsumerOptions): Promise<void> {
   const { redis, keys, logger, signal, claimIdleMs } = options
@@ -137,6 +160,7 @@ export async function runAuditConsumer(options: AuditConsumerOptions): Promise<v
       }
       if (Date.now() - lastClaim >= Math.max(1_000, claimIdleMs / 2)) {
         await claimAbandoned(options)
+        await forgetStoppedConsumers(options)
         lastClaim = Date.now()
       }
       const entries = await readGroup(options, '>')
