@@ -198,25 +198,12 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
       outcome.notApplicable.set('verify', `GET /auth/verify answered ${probe.status} with a valid cookie`)
     }
   }
-  if (servers.express) {
-    const peerCookie = await loginPeer(servers.express)
-    http(
-      'peer_express',
-      'Express 5 + express-session + connect-redis (Node), GET /me',
-      servers.express,
-      '/me',
-      peerCookie,
-    )
-  }
-  if (servers.fastify) {
-    const peerCookie = await loginPeer(servers.fastify)
-    http(
-      'peer_fastify',
-      'Fastify 5 + @fastify/session + connect-redis (Node), GET /me',
-      servers.fastify,
-      '/me',
-      peerCookie,
-    )
+  const peers = [
+    ['peer_express', 'Express 5 + express-session + connect-redis (Node), GET /me', servers.express],
+    ['peer_fastify', 'Fastify 5 + @fastify/session + connect-redis (Node), GET /me', servers.fastify],
+  ] as const
+  for (const [name, description, server] of peers) {
+    if (server) http(name, description, server, '/me', await loginPeer(server))
   }
   let bodiesDir: string | undefined
   if (wanted('login') && servers.main) {

@@ -4,9 +4,6 @@
 import type Redis from 'ioredis'
 import { isSessionLive, parseSession } from './modules/sessions/record'
 import { hashToken, isWellFormedToken } from './modules/sessions/token'
-
-export { cookieFromHeader } from './modules/sessions/token'
-
 import { createRedisKeys, type RedisKeys } from './redis/keys'
 
 export interface VerifyOptions {
@@ -86,6 +83,6 @@ export async function verifySession(
   }
 }
 
-/** The value of one cookie in a `Cookie` request header, for services without a cookie parser. */
-
 export { hasPermission, type Permission } from './modules/permissions/catalogue'
+/** The value of one cookie in a `Cookie` request header, for services without a cookie parser. */
+export { cookieFromHeader } from './modules/sessions/token'

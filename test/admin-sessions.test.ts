@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
+import type { SessionView } from '../src/modules/sessions/service'
 import { decodeEvent } from '../src/redis/events'
 import {
   ADMIN_PASSWORD,
@@ -41,12 +42,6 @@ async function account(username: string, ...permissions: string[]) {
 }
 
 const alive = async (cookie: string) => (await call(env.app, 'GET', '/user/me', { cookie })).status === 200
-
-interface SessionView {
-  id: string
-  current: boolean
-  userAgent: string
-}
 
 async function sessionsOf(userId: number, cookie: string): Promise<SessionView[]> {
   const response = await call(env.app, 'GET', `/admin/users/${userId}/sessions`, { cookie })

@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
+import type { SessionView } from '../src/modules/sessions/service'
 import { decodeEvent } from '../src/redis/events'
 import { call, createTestEnv, expectError, registerUser, sessionTokenFrom, type TestEnv, tokenOf } from './helpers'
 
@@ -16,16 +17,6 @@ afterAll(async () => {
 const PASSWORD = 'correct horse battery'
 /** The session key's hash: the first 22 base64url characters of SHA-256 (src/modules/sessions/token.ts). */
 const sha256 = (token: string) => createHash('sha256').update(token).digest('base64url').slice(0, 22)
-
-interface SessionView {
-  id: string
-  createdAt: string
-  lastSeenAt: string
-  expiresAt: string
-  ip: string
-  userAgent: string
-  current: boolean
-}
 
 async function login(username: string, userAgent: string): Promise<string> {
   const response = await call(env.app, 'POST', '/user/login', {

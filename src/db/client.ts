@@ -5,6 +5,8 @@ import postgres from 'postgres'
 import * as schema from './schema'
 
 export type Db = PostgresJsDatabase<typeof schema>
+/** A transaction handle, as `db.transaction` passes it. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 export interface Database {
   db: Db

@@ -13,9 +13,11 @@ export interface RedisKeys {
   session(tokenHash: string): string
   /**
    * Hash: a user's live sessions (one field per token hash, empty value) and permission set (`p`, with its
-   * version `v`, so a late writer cannot roll it back).
+   * version `v`, so a late writer cannot roll it back), and `c` (USER_META_FIELDS in store.ts).
    */
   userSessions(userId: number): string
+  /** Prefix of every `userSessions` key; a Lua script appends a user id to it. */
+  readonly userSessionsPrefix: string
   /** String: one user agent, shared by every session that sent it (record.ts). */
   userAgent(ref: string): string
   /** SCAN pattern matching every user's session index (ending everyone's sessions). */
@@ -39,17 +41,19 @@ export interface RedisKeys {
 export function createRedisKeys(prefix: string): RedisKeys {
   const base = `${prefix}{auth}:`
   const sessionPrefix = `${base}s:`
+  const userSessionsPrefix = `${base}u:`
   return Object.freeze({
     prefix,
     sessionPrefix,
     session: (tokenHash: string) => `${sessionPrefix}${tokenHash}`,
-    userSessions: (userId: number) => `${base}u:${userId}`,
+    userSessionsPrefix,
+    userSessions: (userId: number) => `${userSessionsPrefix}${userId}`,
     userAgent: (ref: string) => `${base}ua:${ref}`,
     // The prefix is restricted to characters that are not glob syntax (see config.ts).
-    allUserSessions: `${base}u:*`,
+    allUserSessions: `${userSessionsPrefix}*`,
     userIdOfSessions(key: string) {
-      if (!key.startsWith(`${base}u:`)) return undefined
-      const id = key.slice(base.length + 2)
+      if (!key.startsWith(userSessionsPrefix)) return undefined
+      const id = key.slice(userSessionsPrefix.length)
       return /^\d{1,15}$/.test(id) ? Number(id) : undefined
     },
     outboxApplied: (outboxId: number) => `${base}ob:${outboxId}`,

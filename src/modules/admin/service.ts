@@ -3,14 +3,12 @@
 
 import { and, asc, eq, gt, ilike, inArray, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
-import type { Db } from '../../db/client'
+import type { Db, Tx } from '../../db/client'
 import { grants, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
 import { assertAnotherSuperuser, lockSuperusers, updateBumpingVersion } from '../users/service'
-
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 export interface AdminUserView {
   id: number

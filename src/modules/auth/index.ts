@@ -46,7 +46,7 @@ export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
           const { token, session } = await login(ctx, {
             ...body,
             ...facts,
-            presentedToken: cookie[config.cookieName]?.value,
+            presentedToken: cookieFromHeader(request.headers.get('cookie'), config.cookieName),
           })
           setSessionCookie(config, cookie, token)
           return meView(session)

@@ -84,7 +84,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
       async transform({ request, server }) {
         const session = await requireSession(request, true)
         if (!hasPermission(session.permissions, permission)) await deny(session, permission, request, server)
-        found.set(request, session)
+        keep(request, session)
       },
       resolve({ request }) {
         return { session: foundSession(request) }

@@ -15,35 +15,31 @@ import { defineScript, runScript } from '../../redis/script'
 // Usernames and addresses are personal data: keys carry a truncated hash, never the value.
 const digest = (value: string) => sha256Base64Url(value).slice(0, 22)
 
-function limitKeys(ctx: AppContext, username: string, ip: string) {
+/** The three counters of one attempt, in script order. */
+export type LoginLimitKeys = readonly [account: string, accountAndClient: string, client: string]
+
+/** The counters an attempt by `username` from `ip` counts against; computed once per attempt. */
+export function loginLimitKeys(ctx: AppContext, username: string, ip: string): LoginLimitKeys {
   const { keys } = ctx.store
   const user = digest(username.toLowerCase())
   const client = digest(ip || 'unknown')
-  return {
-    account: keys.loginFailuresAccount(user),
-    accountIp: keys.loginFailuresAccountIp(user, client),
-    ip: keys.loginFailuresIp(client),
-  }
+  return [keys.loginFailuresAccount(user), keys.loginFailuresAccountIp(user, client), keys.loginFailuresIp(client)]
 }
 
-/**
- * The counters of one attempt in script order (account, account and client, client), for a script
- * that gives a successful attempt back in the same step as its own work: see createSession.
- */
-export function loginLimitKeys(ctx: AppContext, username: string, ip: string): [string, string, string] {
-  const k = limitKeys(ctx, username, ip)
-  return [k.account, k.accountIp, k.ip]
-}
+// Un-counts one attempt whose three counters are KEYS[first..first+2].
+const uncountLua = (first: number) => `
+for i = ${first}, ${first + 2} do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
+end
+`
 
 /**
  * Lua that gives back a successful attempt whose three counters are KEYS[first..first+2], when
- * they were passed: every counter un-counted, and the account-and-client one cleared.
+ * they were passed (see createSession): every counter un-counted, the account-and-client one cleared.
  */
 export const RELEASE_AFTER_SUCCESS_LUA = (first: number) => `
 if #KEYS >= ${first + 2} then
-  for i = ${first}, ${first + 2} do
-    if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-  end
+${uncountLua(first)}
   redis.call('DEL', KEYS[${first + 1}])
 end
 `
@@ -73,13 +69,8 @@ return 0
 
 // KEYS as above; ARGV[1] is 1 after a success, which also clears the account-and-client counter.
 const RELEASE = defineScript(`
-if ARGV[1] == '1' then
-${RELEASE_AFTER_SUCCESS_LUA(1)}
-  return 0
-end
-for i = 1, 3 do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-end
+${uncountLua(1)}
+if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) end
 return 0
 `)
 
@@ -88,13 +79,12 @@ return 0
  * counts the attempt as a failure in advance. Give it back with releaseLoginAttempt when it
  * succeeds or ends for a reason other than the credentials.
  */
-export async function reserveLoginAttempt(ctx: AppContext, username: string, ip: string): Promise<void> {
-  const k = limitKeys(ctx, username, ip)
+export async function reserveLoginAttempt(ctx: AppContext, keys: LoginLimitKeys): Promise<void> {
   const max = limits(ctx)
   const waitMs = (await runScript(
     ctx.redis,
     RESERVE,
-    [k.account, k.accountIp, k.ip],
+    [...keys],
     [max.account, max.accountIp, max.ip, ctx.config.loginFailureWindowMs],
   )) as number
   if (waitMs <= 0) return
@@ -104,12 +94,6 @@ export async function reserveLoginAttempt(ctx: AppContext, username: string, ip:
 }
 
 /** Un-counts a reserved attempt; after a success also clears the account-and-client counter. */
-export async function releaseLoginAttempt(
-  ctx: AppContext,
-  username: string,
-  ip: string,
-  succeeded: boolean,
-): Promise<void> {
-  const k = limitKeys(ctx, username, ip)
-  await runScript(ctx.redis, RELEASE, [k.account, k.accountIp, k.ip], [succeeded ? '1' : '0'])
+export async function releaseLoginAttempt(ctx: AppContext, keys: LoginLimitKeys, succeeded: boolean): Promise<void> {
+  await runScript(ctx.redis, RELEASE, [...keys], [succeeded ? '1' : '0'])
 }

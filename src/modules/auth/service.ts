@@ -6,7 +6,14 @@ import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import { AccountClosedError, appendEvent, createSession, endSessionByHash, type Session } from '../sessions/store'
+import {
+  AccountClosedError,
+  appendEvent,
+  createSession,
+  endSessionByHash,
+  type OwnerEvent,
+  type Session,
+} from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/service'
@@ -43,10 +50,11 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
         ctx.now(),
       ),
     )
+  const limitKeys = loginLimitKeys(ctx, input.username, input.ip)
   // The attempt is counted as failed up front, so parallel guesses meet the limit too. The user is
   // read at the same moment: one wait instead of two, at the price of a wasted read when limited.
   const [reserved, found] = await Promise.allSettled([
-    withRedis(() => reserveLoginAttempt(ctx, input.username, input.ip)),
+    withRedis(() => reserveLoginAttempt(ctx, limitKeys)),
     withPostgres(() => findUserByUsername(ctx.db, input.username)),
   ])
   if (reserved.status === 'rejected') {
@@ -59,7 +67,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   }
   if (found.status === 'rejected') {
     // A database outage is not a failed guess: give the attempt back.
-    await releaseLoginAttempt(ctx, input.username, input.ip, false).catch(() => {})
+    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
     throw found.reason
   }
   const user = found.value
@@ -95,10 +103,16 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
             ip: input.ip,
             userAgent: input.userAgent,
           },
-          releaseLimits: loginLimitKeys(ctx, input.username, input.ip),
+          releaseLimits: limitKeys,
         }),
       ),
-      endPresentedSession(ctx, input.presentedToken, now),
+      // Session fixation defence: a token presented at login is ended, whoever it belongs to.
+      endSessionOfCookie(
+        ctx,
+        input.presentedToken,
+        { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
+        now,
+      ),
     ])
   } catch (error) {
     if (!(error instanceof AccountClosedError)) throw error
@@ -111,19 +125,21 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   return created
 }
 
-/** Session fixation defence: a token presented at login is ended, whoever it belongs to. */
-async function endPresentedSession(ctx: AppContext, presented: unknown, now: number): Promise<void> {
-  if (!isWellFormedToken(presented)) return
+/**
+ * Ends the session a cookie value names, whoever owns it, read and ended in one step by the token's
+ * hash alone (logout, and a cookie presented at login). True when a live session ended. This
+ * instance's cache forgets it at once; the others when the event reaches them.
+ */
+async function endSessionOfCookie(
+  ctx: AppContext,
+  presented: unknown,
+  event: OwnerEvent,
+  now: number,
+): Promise<boolean> {
+  if (!isWellFormedToken(presented)) return false
   const tokenHash = hashToken(presented)
   ctx.sessionCache?.delete(tokenHash)
-  await withRedis(() =>
-    endSessionByHash(
-      ctx.store,
-      tokenHash,
-      { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
-      now,
-    ),
-  )
+  return (await withRedis(() => endSessionByHash(ctx.store, tokenHash, event, now))) !== undefined
 }
 
 /** Re-hashes with the current argon2 parameters; a failure only postpones it to the next login. */
@@ -136,22 +152,12 @@ async function upgradePasswordHash(ctx: AppContext, userId: number, password: st
   }
 }
 
-/**
- * Ends the session of the presented cookie, if it names a live one: read and ended in one step, by
- * the token's hash alone. True when a session ended.
- */
-export async function logout(ctx: AppContext, presented: unknown, ip: string, userAgent: string): Promise<boolean> {
-  if (!isWellFormedToken(presented)) return false
-  const tokenHash = hashToken(presented)
-  // Other instances evict when the logout event reaches them; this one need not wait for it.
-  ctx.sessionCache?.delete(tokenHash)
-  const owner = await withRedis(() =>
-    endSessionByHash(
-      ctx.store,
-      tokenHash,
-      { type: 'logout', instance: ctx.config.instanceId, ip, userAgent },
-      ctx.now(),
-    ),
+/** Ends the session of the presented cookie, if it names a live one; true when one ended. */
+export function logout(ctx: AppContext, presented: unknown, ip: string, userAgent: string): Promise<boolean> {
+  return endSessionOfCookie(
+    ctx,
+    presented,
+    { type: 'logout', instance: ctx.config.instanceId, ip, userAgent },
+    ctx.now(),
   )
-  return owner !== undefined
 }

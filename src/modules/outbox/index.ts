@@ -7,7 +7,7 @@
 
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
-import type { Db } from '../../db/client'
+import type { Db, Tx } from '../../db/client'
 import { outbox } from '../../db/schema'
 import { isPostgresUnavailable, isRedisUnavailable } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
@@ -27,8 +27,6 @@ export type OutboxMessage =
       /** The user's version after the change: logins that read an older one open no session. */
       openFromVersion?: number
     }
-
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 /** Adds a message in the caller's transaction; returns its id for an immediate relay. */
 export async function enqueueOutbox(tx: Tx | Db, message: OutboxMessage): Promise<number> {

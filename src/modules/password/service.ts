@@ -6,7 +6,7 @@ import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
 import { actorEventFields } from '../auth/client'
-import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
+import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession } from '../sessions/management'
 import { publicIdFor } from '../sessions/record'
@@ -42,7 +42,8 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   const userId = session.userId
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
   // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
-  await withRedis(() => reserveLoginAttempt(ctx, session.username, ip))
+  const limitKeys = loginLimitKeys(ctx, session.username, ip)
+  await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
   let user: { passwordHash: string; disabled: boolean } | undefined
   let passwordOk = false
   try {
@@ -57,12 +58,12 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
     passwordOk = await verifyPassword(user.passwordHash, input.currentPassword)
   } catch (error) {
     // Ended for a reason other than the password: the attempt is given back.
-    await releaseLoginAttempt(ctx, session.username, ip, false).catch(() => {})
+    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
     throw error
   }
   // A wrong password keeps the attempt counted; a right one gives it back before anything else.
   if (!passwordOk) throw wrongCurrentPassword()
-  await withRedis(() => releaseLoginAttempt(ctx, session.username, ip, true))
+  await withRedis(() => releaseLoginAttempt(ctx, limitKeys, true))
   const oldHash = user.passwordHash
 
   const passwordHash = await hashPassword(input.newPassword)

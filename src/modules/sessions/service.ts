@@ -6,20 +6,12 @@ import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { deleteSessionByPublicId, revokeEverySession } from './management'
-import { iso } from './model'
+import { iso, type SessionView as SessionViewSchema } from './model'
 import { listUserSessions, revokeUserSessions, type Session } from './store'
 
 export type { Actor } from '../auth/client'
 
-export interface SessionView {
-  id: string
-  createdAt: string
-  lastSeenAt: string
-  expiresAt: string
-  ip: string
-  userAgent: string
-  current: boolean
-}
+export type SessionView = typeof SessionViewSchema.static
 
 /** What a listing may show: built field by field, so the token hash can never slip through. */
 export function toSessionView(session: Session, currentTokenHash: string | undefined): SessionView {

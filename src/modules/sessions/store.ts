@@ -6,7 +6,7 @@ import type Redis from 'ioredis'
 import { ACTOR_FIELD, type AuthEvent, encodeEvent, SESSION_HASH_FIELD, SUBJECT_FIELD } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 import { defineScript, runScript } from '../../redis/script'
-import { RELEASE_AFTER_SUCCESS_LUA } from '../auth/rate-limit'
+import { type LoginLimitKeys, RELEASE_AFTER_SUCCESS_LUA } from '../auth/rate-limit'
 import {
   encodePermissions,
   isSessionLive,
@@ -254,7 +254,7 @@ export interface NewSession {
   now: number
   event: EventInput
   /** Login failure counters to give back in the same step (loginLimitKeys in rate-limit.ts). */
-  releaseLimits?: readonly [account: string, accountAndClient: string, client: string]
+  releaseLimits?: LoginLimitKeys
 }
 
 /**
@@ -388,7 +388,7 @@ export async function endSessionByHash(
     hash: tokenHash,
     now,
     idle: store.idleTimeoutMs,
-    userPrefix: store.keys.userSessions(0).slice(0, -1),
+    userPrefix: store.keys.userSessionsPrefix,
     maxlen: String(store.streamMaxLen),
     // Actor and subject are the owner, appended by the script once the record names them.
     event: withTime({ ...event, actorId: undefined, subjectId: undefined } as unknown as EventInput, now),
@@ -405,7 +405,8 @@ export async function endSessionByHash(
   return owner > 0 ? owner : undefined
 }
 
-type OwnerEvent =
+/** An event ended by its owner or about its owner: the script fills in actor, subject and session. */
+export type OwnerEvent =
   | Omit<Extract<EventInput, { type: 'logout' }>, 'actorId' | 'subjectId' | 'sessionHash'>
   | Omit<Extract<EventInput, { type: 'session_revoked' }>, 'actorId' | 'subjectId' | 'sessionHash'>
 

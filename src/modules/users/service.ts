@@ -3,7 +3,7 @@
 
 import { and, asc, eq, inArray, type SQL, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
-import type { Db } from '../../db/client'
+import type { Db, Tx } from '../../db/client'
 import { grants, permissions as permissionsTable, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
@@ -218,8 +218,6 @@ export async function changePermission(
     propagated,
   }
 }
-
-type Tx = Parameters<Parameters<Db['transaction']>[0]>[0]
 
 /**
  * Updates the user row and bumps its version; returns the new version. Sessions read at an older
