@@ -7,6 +7,7 @@ import type { Logger } from './lib/logger'
 import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
 import type { SessionCache } from './modules/sessions/cache'
 import type { SessionStore } from './modules/sessions/store'
+import { createBatchedGet } from './redis/batched-get'
 import { createRedisKeys } from './redis/keys'
 
 export interface AppDeps {
@@ -37,6 +38,7 @@ export function createContext(deps: AppDeps): AppContext {
   const { config } = deps
   const store: SessionStore = {
     redis: deps.redis,
+    readRecord: createBatchedGet(deps.redis),
     keys: createRedisKeys(config.redisKeyPrefix),
     idleTimeoutMs: config.sessionIdleTimeoutMs,
     absoluteTimeoutMs: config.sessionAbsoluteTimeoutMs,

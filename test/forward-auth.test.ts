@@ -189,11 +189,24 @@ describe('/auth/verify is cheap', () => {
 
       const plain = await call(app, 'GET', '/auth/verify', { cookie })
       expect(plain.status).toBe(200)
-      expect(commands).toEqual(['get'])
+      expect(commands).toEqual(['mget'])
       commands.length = 0
       const withPermission = await call(app, 'GET', '/auth/verify?permission=user:read', { cookie })
       expect(withPermission.status).toBe(200)
-      expect(commands).toEqual(['get'])
+      expect(commands).toEqual(['mget'])
+      // Verifications arriving together share that one command (sessions/store.ts, readRecord).
+      const others = ['bob', 'carol']
+      for (const name of others) await registerUser(env, name, PASSWORD)
+      const cookies = [cookie, ...(await Promise.all(others.map((name) => loginAs(env, name, PASSWORD))))]
+      commands.length = 0
+      const together = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => call(app, 'GET', '/auth/verify', { cookie: cookies[i % cookies.length] })),
+      )
+      expect(together.map((response) => response.status)).toEqual(Array(12).fill(200))
+      expect(new Set(together.map((response) => response.headers.get('x-user-name')))).toEqual(
+        new Set(['alice', 'bob', 'carol']),
+      )
+      expect(commands).toEqual(['mget'])
       // The same app does need PostgreSQL elsewhere: the dead database is really dead.
       expect((await call(app, 'GET', '/admin/users', { cookie })).status).toBe(503)
     } finally {

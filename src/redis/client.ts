@@ -13,6 +13,8 @@ export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 1_000),
     // Commands issued in the same tick (concurrent requests) share one write to the socket.
     enableAutoPipelining: true,
+    // Session reads are already batched into one MGET per turn (batched-get.ts): no second deferral.
+    autoPipeliningIgnoredCommands: ['mget'],
     ...overrides,
   })
 }

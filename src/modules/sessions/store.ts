@@ -3,6 +3,7 @@
 // written in one Lua script together with the stream event that announces it.
 
 import type Redis from 'ioredis'
+import type { BatchedGet } from '../../redis/batched-get'
 import { ACTOR_FIELD, type AuthEvent, encodeEvent, SESSION_HASH_FIELD, SUBJECT_FIELD } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 import { defineScript, runScript } from '../../redis/script'
@@ -23,6 +24,8 @@ export { isSessionLive, parseSession, type Session, sanitizeUserAgent } from './
 
 export interface SessionStore {
   readonly redis: Redis
+  /** GET of a session record, batched with the other reads of the same event-loop turn. */
+  readonly readRecord: BatchedGet
   readonly keys: RedisKeys
   readonly idleTimeoutMs: number
   readonly absoluteTimeoutMs: number
@@ -330,7 +333,7 @@ export async function createSession(
 
 /** Reads a session by token hash. Expiry is not checked here: see isSessionLive. */
 export function readSession(store: SessionStore, tokenHash: string): Promise<Session | undefined> {
-  return store.redis.get(store.keys.session(tokenHash)).then((value) => parseSession(tokenHash, value))
+  return store.readRecord(store.keys.session(tokenHash)).then((value) => parseSession(tokenHash, value))
 }
 
 /** True when the session's last-seen time is old enough to be written back. */
