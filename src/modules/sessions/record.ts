@@ -31,7 +31,6 @@ export interface Session {
 
 /** 1-based positions of the record's parts, as the Lua scripts address them. */
 export const PART = { userId: 1, permissions: 3, expires: 4, lastSeenBack: 5, createdBack: 6 } as const
-const PARTS = 8
 
 export const toBase36 = (n: number) => Math.floor(n).toString(36)
 
@@ -91,32 +90,61 @@ export function packRecord(fields: RecordFields): { head: string; tail: string }
   }
 }
 
-/** Parses a stored record; undefined when missing or not in a format this version writes. */
+/** A session read from its record. The public id is computed when shown (listings, /user/me), not on every authentication. */
+class StoredSession implements Session {
+  constructor(
+    readonly tokenHash: string,
+    readonly userId: number,
+    readonly username: string,
+    public permissions: string[],
+    readonly createdAt: number,
+    public lastSeenAt: number,
+    readonly expiresAt: number,
+    readonly ip: string,
+    readonly userAgentRef: string,
+    public userAgent = '',
+  ) {}
+
+  get publicId(): string {
+    return publicIdFor(this.tokenHash)
+  }
+}
+
+const base36 = (value: string, from: number, to: number) => Number.parseInt(value.slice(from, to), 36)
+
+/**
+ * Parses a stored record; undefined when missing or not in a format this version writes. A scan
+ * for the separators rather than split('|'): every uncached authenticated request runs this.
+ */
 export function parseSession(tokenHash: string, value: string | null | undefined): Session | undefined {
   if (!value) return undefined
-  const parts = value.split('|')
-  if (parts.length !== PARTS) return undefined
-  const [uid, username, perms, expires, idleBack, ageBack, ip, uaRef] = parts as string[]
-  const userId = Number.parseInt(uid ?? '', 36)
-  const expiresAt = Number.parseInt(expires ?? '', 36)
-  const lastSeenAt = expiresAt - Number.parseInt(idleBack ?? '', 36)
-  if (!Number.isSafeInteger(userId) || !Number.isFinite(expiresAt) || !Number.isFinite(lastSeenAt)) return undefined
-  return {
+  const p1 = value.indexOf('|')
+  const p2 = value.indexOf('|', p1 + 1)
+  const p3 = value.indexOf('|', p2 + 1)
+  const p4 = value.indexOf('|', p3 + 1)
+  const p5 = value.indexOf('|', p4 + 1)
+  const p6 = value.indexOf('|', p5 + 1)
+  const p7 = value.indexOf('|', p6 + 1)
+  // Each search starts after the previous separator, so a missing one shows as positions out of
+  // order; a ninth part means another format.
+  const ordered = p1 >= 0 && p1 < p2 && p2 < p3 && p3 < p4 && p4 < p5 && p5 < p6 && p6 < p7
+  if (!ordered || value.indexOf('|', p7 + 1) !== -1) return undefined
+  const userId = base36(value, 0, p1)
+  const expiresAt = base36(value, p3 + 1, p4)
+  const lastSeenAt = expiresAt - base36(value, p4 + 1, p5)
+  const createdAt = expiresAt - base36(value, p5 + 1, p6)
+  if (!Number.isSafeInteger(userId) || !Number.isFinite(lastSeenAt) || !Number.isFinite(createdAt)) return undefined
+  return new StoredSession(
     tokenHash,
-    // Computed when shown (listings, /user/me), not on every authentication.
-    get publicId() {
-      return publicIdFor(tokenHash)
-    },
     userId,
-    username: username ?? '',
-    permissions: decodePermissions(perms ?? ''),
-    createdAt: expiresAt - Number.parseInt(ageBack ?? '', 36),
+    value.slice(p1 + 1, p2),
+    decodePermissions(value.slice(p2 + 1, p3)),
+    createdAt,
     lastSeenAt,
     expiresAt,
-    ip: ip ?? '',
-    userAgent: '',
-    userAgentRef: uaRef ?? '',
-  }
+    value.slice(p6 + 1, p7),
+    value.slice(p7 + 1),
+  )
 }
 
 /**
