@@ -17,6 +17,7 @@ import {
   profileServersInto,
   ROOT,
   type RunningServer,
+  startLoginFloor,
   startPeer,
   startTessera,
 } from './lib/servers'
@@ -86,7 +87,7 @@ interface HttpOutcome {
 /** Runs every scenario once per round, rotating the starting point so that no one always goes first. */
 async function runRounds(scenarios: Scenario[], options: Options, outcome: HttpOutcome): Promise<void> {
   const secondsFor = (s: Scenario) =>
-    s.name === 'login' || s.name === 'argon2_raw' ? options.loginSeconds : options.seconds
+    s.name.startsWith('login') || s.name === 'argon2_raw' ? options.loginSeconds : options.seconds
   for (const scenario of scenarios) {
     outcome.samples.set(scenario.name, [])
     outcome.descriptions.set(scenario.name, scenario.description)
@@ -153,6 +154,8 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
     b: wanted('propagation') ? startTessera(env, 'b', await port()) : undefined,
     express: wanted('peer_express') ? startPeer(env, 'peer_express', 'express.mjs', await port()) : undefined,
     fastify: wanted('peer_fastify') ? startPeer(env, 'peer_fastify', 'fastify.mjs', await port()) : undefined,
+    loginFloor: wanted('login') ? startLoginFloor(env, 'login_floor', await port(), false) : undefined,
+    loginFloorPg: wanted('login') ? startLoginFloor(env, 'login_floor_pg', await port(), true) : undefined,
   }
   await Promise.allSettled(Object.values(starts))
   const servers: Record<string, RunningServer | undefined> = {}
@@ -214,14 +217,22 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
       bodiesFile,
       `${users.map((u) => JSON.stringify({ username: u.username, password: USER_PASSWORD })).join('\n')}\n`,
     )
-    scenarios.push(
-      wrkScenario('login', 'POST /user/login, correct password, users in rotation', servers.main, env, {
-        url: `${servers.main.url}/user/login`,
-        connections: options.loginConcurrency,
-        script: 'login.lua',
-        scriptArgs: [bodiesFile],
-      }),
-    )
+    const logins = [
+      ['login', 'POST /user/login, correct password, users in rotation', servers.main, '/user/login'],
+      ['login_floor', 'the same bodies, bare Bun server: JSON and one argon2id verify', servers.loginFloor, '/'],
+      ['login_floor_pg', 'the same, user first read from PostgreSQL', servers.loginFloorPg, '/'],
+    ] as const
+    for (const [name, description, server, path] of logins) {
+      if (!server) continue
+      scenarios.push(
+        wrkScenario(name, description, server, env, {
+          url: `${server.url}${path}`,
+          connections: options.loginConcurrency,
+          script: 'login.lua',
+          scriptArgs: [bodiesFile],
+        }),
+      )
+    }
     scenarios.push(argon2RawScenario(options.loginConcurrency))
   }
 

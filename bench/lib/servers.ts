@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BenchEnv } from './env'
-import { REDIS_URL } from './env'
+import { REDIS_URL, USER_PASSWORD } from './env'
 import { type Child, runChild, spawnChild, stopChild } from './processes'
 
 export const ROOT = join(import.meta.dir, '..', '..')
@@ -52,6 +52,29 @@ export async function startTessera(
   const child = spawnChild(name, [process.execPath, ...profile, 'src/index.ts'], {
     cwd: ROOT,
     env: env.serverEnv({ PORT: String(port), INSTANCE_ID: `bench-${env.id}-${name}`, ...overrides }),
+  })
+  const url = `http://127.0.0.1:${port}`
+  await waitUntilReady(name, child, url)
+  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
+}
+
+/**
+ * The login floor (bench/login-floor.ts): JSON body and one argon2id verification over HTTP, with
+ * the user first read from PostgreSQL when `readUser`. Context for the login target, not a peer.
+ */
+export async function startLoginFloor(
+  env: BenchEnv,
+  name: string,
+  port: number,
+  readUser: boolean,
+): Promise<RunningServer> {
+  const child = spawnChild(name, [process.execPath, 'bench/login-floor.ts'], {
+    cwd: ROOT,
+    env: {
+      ...env.serverEnv({ PORT: String(port) }),
+      LOGIN_FLOOR: readUser ? 'pg' : 'argon2',
+      BENCH_PASSWORD: USER_PASSWORD,
+    },
   })
   const url = `http://127.0.0.1:${port}`
   await waitUntilReady(name, child, url)
