@@ -90,7 +90,10 @@ export function packRecord(fields: RecordFields): { head: string; tail: string }
   }
 }
 
-/** A session read from its record. The public id is computed when shown (listings, /user/me), not on every authentication. */
+/**
+ * A session read from its record. The public id is a prototype getter: computed when shown
+ * (listings, /user/me), not on every authentication, and no accessor is built per object.
+ */
 class StoredSession implements Session {
   constructor(
     readonly tokenHash: string,
