@@ -12,6 +12,7 @@ import {
   expectError,
   freePort,
   registerUser,
+  scanKeys,
   type TestEnv,
 } from './helpers'
 
@@ -116,5 +117,38 @@ describe('behind a trusted proxy', () => {
     await expectLimited(
       await login('tomas', 'tomas-password-1', proxied, { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' }),
     )
+  })
+})
+
+describe('the counters themselves', () => {
+  const counters = async () => {
+    const keys = (await scanKeys(env.redis, env.prefix)).filter((key) => key.includes('{auth}:rl:')).sort()
+    const values = await Promise.all(keys.map(async (key) => [key, await env.redis.get(key)] as const))
+    return Object.fromEntries(values)
+  }
+
+  test('a refused attempt counts nothing and creates no counter', async () => {
+    await registerUser(env, 'yuri', 'yuri-password-1')
+    for (let i = 0; i < 3; i++) await expectError(await login('yuri', `wrong-${i}`), 401)
+    const before = await counters()
+    // Refused from this client (its account-and-client counter is full), though the per-client
+    // counter of another address would have room: nothing moves.
+    await expectLimited(await login('yuri', 'wrong-again'))
+    await expectLimited(await login('yuri', 'yuri-password-1'))
+    expect(await counters()).toEqual(before)
+  })
+
+  test('every counter left behind holds a failure and expires within the window; a success leaves none at zero', async () => {
+    await registerUser(env, 'zeno', 'zeno-password-1')
+    await expectError(await login('zeno', 'wrong'), 401)
+    expect((await login('zeno', 'zeno-password-1')).status).toBe(200)
+    const left = await counters()
+    expect(Object.keys(left).length).toBeGreaterThan(0)
+    const wrong: { key: string; count: number; ttl: number }[] = []
+    for (const [key, value] of Object.entries(left)) {
+      const ttl = await env.redis.pttl(key)
+      if (!(Number(value) > 0 && ttl > 0 && ttl <= 15 * 60_000)) wrong.push({ key, count: Number(value), ttl })
+    }
+    expect(wrong).toEqual([])
   })
 })

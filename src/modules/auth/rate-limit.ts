@@ -26,21 +26,21 @@ export function loginLimitKeys(ctx: AppContext, username: string, ip: string): L
   return [keys.loginFailuresAccount(user), keys.loginFailuresAccountIp(user, client), keys.loginFailuresIp(client)]
 }
 
-// Un-counts one attempt whose three counters are KEYS[first..first+2].
-const uncountLua = (first: number) => `
-for i = ${first}, ${first + 2} do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-end
-`
+// Un-counts one attempt on the counter KEYS[i]. A counter that reaches zero is removed rather than
+// kept at 0, and one that expired meanwhile (DECR made it -1) is removed too: no counter is ever left
+// without its TTL, and the next failure starts a new window.
+const uncount = (i: number) => `if redis.call('DECR', KEYS[${i}]) <= 0 then redis.call('DEL', KEYS[${i}]) end`
 
 /**
  * Lua that gives back a successful attempt whose three counters are KEYS[first..first+2], when
- * they were passed (see createSession): every counter un-counted, the account-and-client one cleared.
+ * they were passed (see createSession): the account and client counters un-counted, the
+ * account-and-client one cleared.
  */
 export const RELEASE_AFTER_SUCCESS_LUA = (first: number) => `
 if #KEYS >= ${first + 2} then
-${uncountLua(first)}
+  ${uncount(first)}
   redis.call('DEL', KEYS[${first + 1}])
+  ${uncount(first + 2)}
 end
 `
 
@@ -51,26 +51,33 @@ function limits(ctx: AppContext) {
 
 // KEYS: account, account+client, client; ARGV: their limits, then the window in ms. The check and
 // the count are one step: attempts sent in parallel cannot all pass the check before any is counted.
+// Counting first and taking the attempt back when a limit is passed keeps the common path to one
+// command per counter: a new counter is created with its window (SET NX PX), an existing one counted
+// (INCR); a later failure never pushes the window back.
 const RESERVE = defineScript(`
+local counts = {}
+for i = 1, 3 do
+  if redis.call('SET', KEYS[i], '1', 'PX', ARGV[4], 'NX') then counts[i] = 1
+  else counts[i] = redis.call('INCR', KEYS[i]) end
+end
 local wait = 0
 for i = 1, 3 do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i]) then
-    wait = math.max(wait, redis.call('PTTL', KEYS[i]), 1)
+  if counts[i] > tonumber(ARGV[i]) then wait = math.max(wait, redis.call('PTTL', KEYS[i]), 1) end
+end
+if wait > 0 then
+  -- Refused: this attempt is not counted.
+  for i = 1, 3 do
+    if counts[i] == 1 then redis.call('DEL', KEYS[i]) else redis.call('DECR', KEYS[i]) end
   end
 end
-if wait > 0 then return wait end
-for i = 1, 3 do
-  redis.call('INCR', KEYS[i])
-  -- NX: the window starts at the first failure and is not pushed back by later ones.
-  redis.call('PEXPIRE', KEYS[i], ARGV[4], 'NX')
-end
-return 0
+return wait
 `)
 
 // KEYS as above; ARGV[1] is 1 after a success, which also clears the account-and-client counter.
 const RELEASE = defineScript(`
-${uncountLua(1)}
-if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) end
+${uncount(1)}
+if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) else ${uncount(2)} end
+${uncount(3)}
 return 0
 `)
 

@@ -75,8 +75,11 @@ local function b36(n)
   end
   return s
 end
+-- Never shortens: GT sets only a later expiry; a key without one (just created) gets it plainly.
 local function extend(key, ttl)
-  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ms(ttl)) end
+  if redis.call('PEXPIRE', key, ms(ttl), 'GT') == 0 and redis.call('PTTL', key) == -1 then
+    redis.call('PEXPIRE', key, ms(ttl))
+  end
 end
 `
 const lua = (body: string) => defineScript(LUA_PRELUDE + body)
@@ -103,8 +106,8 @@ if openFrom and a.version < openFrom then return false end
 ${RELEASE_AFTER_SUCCESS_LUA(5)}
 -- A permission set written by a later grant or revoke wins over the one read at login.
 local perms = a.perms
-if version and version > a.version then perms = storedPerms
-else redis.call('HSET', KEYS[2], 'v', a.version, 'p', a.perms) end
+local newer = version and version > a.version
+if newer then perms = storedPerms end
 local evicted = {}
 if #live >= a.max then
   -- Over the per-user cap: the oldest sessions end.
@@ -122,7 +125,8 @@ if #live >= a.max then
   end
 end
 redis.call('SET', KEYS[1], a.head .. perms .. a.tail, 'PX', ms(math.max(1, math.min(a.idle, a.expires - now))))
-redis.call('HSET', KEYS[2], a.hash, '')
+if newer then redis.call('HSET', KEYS[2], a.hash, '')
+else redis.call('HSET', KEYS[2], a.hash, '', 'v', a.version, 'p', a.perms) end
 -- The index outlives every session it lists: none expires later than the one made now.
 extend(KEYS[2], a.userTtl)
 if a.ua ~= '' then redis.call('SET', KEYS[3], a.ua, 'PX', ms(a.userTtl)) end
