@@ -33,6 +33,13 @@ async function waitUntilReady(name: string, child: Child, url: string, timeoutMs
   throw new Error(`${name} did not answer ${url}/healthz within ${timeoutMs / 1000}s:\n${child.tail()}`)
 }
 
+/** Waits until a started server answers on loopback `port`, then describes it. */
+async function whenReady(name: string, child: Child, port: number): Promise<RunningServer> {
+  const url = `http://127.0.0.1:${port}`
+  await waitUntilReady(name, child, url)
+  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
+}
+
 /** Set by `--profile`: every Tessera server writes a CPU profile (and its Markdown summary) here on exit. */
 let profileDir: string | undefined
 export function profileServersInto(dir: string): void {
@@ -53,9 +60,7 @@ export async function startTessera(
     cwd: ROOT,
     env: env.serverEnv({ PORT: String(port), INSTANCE_ID: `bench-${env.id}-${name}`, ...overrides }),
   })
-  const url = `http://127.0.0.1:${port}`
-  await waitUntilReady(name, child, url)
-  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
+  return whenReady(name, child, port)
 }
 
 /**
@@ -76,9 +81,7 @@ export async function startLoginFloor(
       BENCH_PASSWORD: USER_PASSWORD,
     },
   })
-  const url = `http://127.0.0.1:${port}`
-  await waitUntilReady(name, child, url)
-  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
+  return whenReady(name, child, port)
 }
 
 /** Installs the peers' pinned dependencies (npm ci) when they are missing. */
@@ -113,9 +116,7 @@ export async function startPeer(
       KEY_PREFIX: `${env.prefix}${name}:`,
     },
   })
-  const url = `http://127.0.0.1:${port}`
-  await waitUntilReady(name, child, url)
-  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
+  return whenReady(name, child, port)
 }
 
 /** The `name=value` pair of a cookie set by a response, ready for a Cookie header. */
