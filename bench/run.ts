@@ -146,16 +146,20 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
   const ports = new Set<number>()
   const port = () => freePort(ports)
 
-  // Servers for the HTTP scenarios and propagation, started together and idle unless measured.
+  // Servers for the HTTP scenarios, started together and idle unless measured. Propagation's second
+  // instance is started only after the rounds: an idle instance tails the event stream, and each
+  // event wakes it from sleep (about 0.3 ms of CPU on this kind of machine, mostly cold caches and
+  // the scheduler, measured with a bare ioredis XREAD reader too), which would be charged to the
+  // login scenario's 2 cores while measuring nothing of it.
   const needMain = wantedHttp.some((n) => ['ping', 'me_cached', 'verify', 'login'].includes(n)) || wanted('propagation')
   const starts: Record<string, Promise<RunningServer> | undefined> = {
     main: needMain ? startTessera(env, 'main', await port()) : undefined,
     noCache: wanted('me_redis') ? startTessera(env, 'nocache', await port(), { SESSION_CACHE_SIZE: '0' }) : undefined,
-    b: wanted('propagation') ? startTessera(env, 'b', await port()) : undefined,
     express: wanted('peer_express') ? startPeer(env, 'peer_express', 'express.mjs', await port()) : undefined,
     fastify: wanted('peer_fastify') ? startPeer(env, 'peer_fastify', 'fastify.mjs', await port()) : undefined,
-    loginFloor: wanted('login') ? startLoginFloor(env, 'login_floor', await port(), false) : undefined,
-    loginFloorPg: wanted('login') ? startLoginFloor(env, 'login_floor_pg', await port(), true) : undefined,
+    loginFloor: wanted('login') ? startLoginFloor(env, 'login_floor', await port(), 'argon2') : undefined,
+    loginFloorPg: wanted('login') ? startLoginFloor(env, 'login_floor_pg', await port(), 'pg') : undefined,
+    loginFloorApp: wanted('login') ? startLoginFloor(env, 'login_floor_app', await port(), 'login') : undefined,
   }
   await Promise.allSettled(Object.values(starts))
   const servers: Record<string, RunningServer | undefined> = {}
@@ -221,6 +225,7 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
       ['login', 'POST /user/login, correct password, users in rotation', servers.main, '/user/login'],
       ['login_floor', 'the same bodies, bare Bun server: JSON and one argon2id verify', servers.loginFloor, '/'],
       ['login_floor_pg', 'the same, user first read from PostgreSQL', servers.loginFloorPg, '/'],
+      ['login_floor_app', "the same, Tessera's login() with every Redis and PG step", servers.loginFloorApp, '/'],
     ] as const
     for (const [name, description, server, path] of logins) {
       if (!server) continue
@@ -240,8 +245,9 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
   if (bodiesDir) rmSync(bodiesDir, { recursive: true, force: true })
 
   let propagation: Awaited<ReturnType<typeof measurePropagation>> | undefined
-  if (wanted('propagation') && servers.main && servers.b) {
-    log(`propagation: ${options.propagationTrials} trials, logout through A, poll B`)
+  if (wanted('propagation') && servers.main) {
+    servers.b = await startTessera(env, 'b', await port())
+    log(`propagation: ${options.propagationTrials} trials, logout through A, poll B (pid ${servers.b.pid})`)
     propagation = await measurePropagation(
       env.contextFor({}),
       servers.main,

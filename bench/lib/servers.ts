@@ -71,13 +71,13 @@ export async function startLoginFloor(
   env: BenchEnv,
   name: string,
   port: number,
-  readUser: boolean,
+  floor: 'argon2' | 'pg' | 'login',
 ): Promise<RunningServer> {
   const child = spawnChild(name, [process.execPath, 'bench/login-floor.ts'], {
     cwd: ROOT,
     env: {
       ...env.serverEnv({ PORT: String(port) }),
-      LOGIN_FLOOR: readUser ? 'pg' : 'argon2',
+      LOGIN_FLOOR: floor,
       BENCH_PASSWORD: USER_PASSWORD,
     },
   })
