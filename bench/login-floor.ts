@@ -21,6 +21,8 @@ const database = floor === 'argon2' ? undefined : createDatabase(process.env.DAT
 // Without the read, every body is checked against one hash of the benchmark's password.
 const sharedHash = floor === 'argon2' ? await hashPassword(process.env.BENCH_PASSWORD ?? '') : ''
 
+let redis: ReturnType<typeof createRedis> | undefined
+
 async function loginHandler(): Promise<(body: Credentials) => Promise<boolean>> {
   if (!database) return async ({ password }) => verifyPassword(sharedHash, password)
   if (floor === 'pg') {
@@ -30,7 +32,7 @@ async function loginHandler(): Promise<(body: Credentials) => Promise<boolean>> 
     }
   }
   const config = loadConfig(process.env)
-  const redis = createRedis(config.redisUrl)
+  redis = createRedis(config.redisUrl)
   await connectRedis(redis)
   const ctx = createContext({ config, db: database.db, redis, logger: silentLogger })
   return async ({ username, password }) => {
@@ -61,7 +63,7 @@ const server = Bun.serve({
 
 const stop = () => {
   server.stop(true)
-  void (database?.close() ?? Promise.resolve()).finally(() => process.exit(0))
+  void Promise.allSettled([database?.close(), redis?.quit()]).finally(() => process.exit(0))
 }
 process.on('SIGTERM', stop)
 process.on('SIGINT', stop)

@@ -76,7 +76,8 @@ export async function startLoginFloor(
   const child = spawnChild(name, [process.execPath, 'bench/login-floor.ts'], {
     cwd: ROOT,
     env: {
-      ...env.serverEnv({ PORT: String(port) }),
+      // Keys (and so the event stream) of its own: no other server's tailer is woken by its logins.
+      ...env.serverEnv({ PORT: String(port), REDIS_KEY_PREFIX: `${env.prefix}${name}:` }),
       LOGIN_FLOOR: floor,
       BENCH_PASSWORD: USER_PASSWORD,
     },
