@@ -8,7 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { type BenchEnv, createBenchEnv, deleteKeys, freePort, USER_PASSWORD } from './lib/env'
-import { killAllChildrenNow, stopAllChildren } from './lib/processes'
+import { killAllChildrenNow, machineCpu, stealShare, stopAllChildren } from './lib/processes'
 import { type Report, renderReport } from './lib/report'
 import {
   ensurePeerDependencies,
@@ -133,6 +133,7 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
 
   const startedAt = new Date()
   const loadStart = loadavg()
+  const cpuStart = machineCpu()
   log(`mode ${options.quick ? 'quick' : 'full'}; preparing database and users`)
   const env = await createBenchEnv()
   state.env = env
@@ -296,6 +297,7 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
     startedAt,
     loadStart,
     loadEnd: loadavg(),
+    stealShare: stealShare(cpuStart, machineCpu()),
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
     http: outcome,

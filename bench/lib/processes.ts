@@ -126,6 +126,8 @@ export function rssBytes(pid: number): number {
 
 export interface MachineCpu {
   busy: number
+  /** Time the hypervisor gave this VM's CPUs to someone else (part of busy). */
+  steal: number
   total: number
 }
 
@@ -134,10 +136,19 @@ export function machineCpu(): MachineCpu {
   const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? ''
   const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1, 9).map(Number)
   const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)
-  return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) }
+  return { busy, steal: steal ?? 0, total: busy + (idle ?? 0) + (iowait ?? 0) }
 }
 
 export function busyShare(before: MachineCpu, after: MachineCpu): number {
   const total = after.total - before.total
   return total > 0 ? (after.busy - before.busy) / total : Number.NaN
+}
+
+/**
+ * Share of the machine's CPU time stolen by the host in between: on a shared VM, the one figure
+ * that says how noisy a run was. Latencies (propagation) suffer from it first.
+ */
+export function stealShare(before: MachineCpu, after: MachineCpu): number {
+  const total = after.total - before.total
+  return total > 0 ? (after.steal - before.steal) / total : Number.NaN
 }

@@ -19,6 +19,8 @@ export interface Report {
   startedAt: Date
   loadStart: number[]
   loadEnd: number[]
+  /** Share of the run's CPU time the host stole (see stealShare). */
+  stealShare: number
   cpu: string
   cores: number
   versions: Record<string, string>
@@ -159,7 +161,7 @@ export function renderReport(report: Report): { text: string; json: string } {
       fmt(s.loadGenUsPerReq, 1),
       fmt(s.redisCpuUsPerReq, 1),
       fmt(s.postgresCpuUsPerReq, 1),
-      Number.isFinite(s.machineBusy) ? `${Math.round(s.machineBusy * 100)}%` : 'n/a',
+      pct(s.machineBusy),
       String(s.failures),
       s.rounds.join(' '),
     ])
@@ -169,11 +171,11 @@ export function renderReport(report: Report): { text: string; json: string } {
   const lines: string[] = []
   const o = report.options
   lines.push('')
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ')
   lines.push(
     `Tessera benchmark (${o.quick ? 'quick' : 'full'}): ${report.cores} cores (${report.cpu}), shared by wrk, servers and Redis; ` +
-      `${o.rounds} rounds x ${o.seconds}s, ${o.connections} connections (login: ${o.loginConcurrency}); load ${report.loadStart
-        .map((l) => l.toFixed(2))
-        .join(' ')} -> ${report.loadEnd.map((l) => l.toFixed(2)).join(' ')}`,
+      `${o.rounds} rounds x ${o.seconds}s, ${o.connections} connections (login: ${o.loginConcurrency}); ` +
+      `load ${load(report.loadStart)} -> ${load(report.loadEnd)}; CPU time stolen by the host ${pct(report.stealShare)}`,
   )
   if (rows.length > 0) {
     lines.push('')
@@ -235,7 +237,8 @@ export function renderReport(report: Report): { text: string; json: string } {
     lines.push(
       `propagation: p50 ${fmt(p.p50Ms, 2)} ms, p99 ${fmt(p.p99Ms, 2)} ms, max ${fmt(p.maxMs, 2)} ms over ${p.trials} trials ` +
         `(after A's answer: p50 ${fmt(p.afterAnswerP50Ms, 2)}, p99 ${fmt(p.afterAnswerP99Ms, 2)} ms; ` +
-        `stale 200s from B after logout: ${p.staleAnswers}; failed trials: ${p.failures})`,
+        `stale 200s from B after logout: ${p.staleAnswers}; failed trials: ${p.failures}; ` +
+        `CPU time stolen by the host meanwhile: ${pct(p.stealShare)})`,
     )
   }
   lines.push('')
@@ -278,6 +281,7 @@ export function renderReport(report: Report): { text: string; json: string } {
       shared: true,
       load_start: report.loadStart.map((l) => round(l, 2)),
       load_end: report.loadEnd.map((l) => round(l, 2)),
+      steal_share: round(report.stealShare, 3),
       ...report.versions,
     },
     settings: {
@@ -323,6 +327,8 @@ export function renderReport(report: Report): { text: string; json: string } {
   })
   return { text: lines.join('\n'), json }
 }
+
+const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a')
 
 const withUnit = (value: string, unit: string) => (unit === 'x' ? `${value}x` : `${value} ${unit}`)
 

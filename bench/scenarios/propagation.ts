@@ -4,6 +4,7 @@
 
 import type { AppContext } from '../../src/context'
 import { createSession } from '../../src/modules/sessions/store'
+import { machineCpu, stealShare } from '../lib/processes'
 import type { RunningServer } from '../lib/servers'
 import { percentile } from '../lib/stats'
 import { DISTINCT_USER_AGENTS, userAgent } from './memory'
@@ -20,6 +21,8 @@ export interface PropagationResult {
   afterAnswerP99Ms: number
   /** Requests B answered 200 after A had answered the logout (ideally none). */
   staleAnswers: number
+  /** Share of CPU time the host stole from this machine during the trials. */
+  stealShare: number
 }
 
 async function status(url: string, init: RequestInit): Promise<number> {
@@ -39,6 +42,7 @@ export async function measurePropagation(
   const fromAnswer: number[] = []
   let failures = 0
   let staleAnswers = 0
+  const cpuBefore = machineCpu()
   for (let trial = 0; trial < trials; trial++) {
     // Sessions are created directly (the real createSession) so the trials do not wait on argon2.
     const ua = userAgent(trial % DISTINCT_USER_AGENTS)
@@ -96,5 +100,6 @@ export async function measurePropagation(
     afterAnswerP50Ms: percentile(fromAnswer, 50),
     afterAnswerP99Ms: percentile(fromAnswer, 99),
     staleAnswers,
+    stealShare: stealShare(cpuBefore, machineCpu()),
   }
 }
