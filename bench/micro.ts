@@ -1,6 +1,7 @@
 // In-process cost of the hot routes and of their parts, with no network and no load generator:
 // `bun bench/micro.ts`. Steadier than the HTTP scenarios on a shared machine, so it shows where
-// the microseconds of an authenticated request go (see .notes-issue5.md). Not part of `bun run bench`.
+// the microseconds of an authenticated request go (the README's Performance section quotes it).
+// Not part of `bun run bench`.
 
 import { Elysia, t } from 'elysia'
 import { createApp } from '../src/app'
