@@ -140,8 +140,7 @@ export function machineCpu(): MachineCpu {
 }
 
 export function busyShare(before: MachineCpu, after: MachineCpu): number {
-  const total = after.total - before.total
-  return total > 0 ? (after.busy - before.busy) / total : Number.NaN
+  return shareOf(before, after, (cpu) => cpu.busy)
 }
 
 /**
@@ -149,6 +148,10 @@ export function busyShare(before: MachineCpu, after: MachineCpu): number {
  * that says how noisy a run was. Latencies (propagation) suffer from it first.
  */
 export function stealShare(before: MachineCpu, after: MachineCpu): number {
+  return shareOf(before, after, (cpu) => cpu.steal)
+}
+
+function shareOf(before: MachineCpu, after: MachineCpu, part: (cpu: MachineCpu) => number): number {
   const total = after.total - before.total
-  return total > 0 ? (after.steal - before.steal) / total : Number.NaN
+  return total > 0 ? (part(after) - part(before)) / total : Number.NaN
 }
