@@ -15,8 +15,10 @@ import { hashPassword, verifyPassword } from '../src/modules/users/password'
 import { findUserByUsername } from '../src/modules/users/service'
 import { connectRedis, createRedis } from '../src/redis/client'
 
-type Floor = 'argon2' | 'pg' | 'login'
-const floor = (process.env.LOGIN_FLOOR ?? 'argon2') as Floor
+const FLOORS = ['argon2', 'pg', 'login'] as const
+const floor = (process.env.LOGIN_FLOOR ?? 'argon2') as (typeof FLOORS)[number]
+// A misspelt floor must not quietly measure another one under its name.
+if (!FLOORS.includes(floor)) throw new Error(`LOGIN_FLOOR must be one of ${FLOORS.join(', ')}`)
 const database = floor === 'argon2' ? undefined : createDatabase(process.env.DATABASE_URL ?? '', { max: 4 })
 // Without the read, every body is checked against one hash of the benchmark's password.
 const sharedHash = floor === 'argon2' ? await hashPassword(process.env.BENCH_PASSWORD ?? '') : ''
