@@ -1,7 +1,7 @@
 // Every child process the benchmark starts is tracked here, so that all of them stop on a normal
 // exit, an error or Ctrl-C, each by its own pid and never by name.
 
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import type { Subprocess } from 'bun'
 
 export interface Child {
@@ -105,6 +105,26 @@ export function cpuTimeMs(pid: number): number {
  */
 export function mainThreadCpuTimeMs(pid: number): number {
   return statCpuMs(`/proc/${pid}/task/${pid}/stat`)
+}
+
+/**
+ * CPU time of Bun's worker pool ("Bun Pool N" threads), where argon2 verifications run: set beside
+ * a raw verification's cost, it tells argon2 slowed down by its neighbours from the server's own
+ * work. A pool thread that exits between two readings takes its time out of the difference; Bun
+ * keeps them while there is work, so within a round that is rare.
+ */
+export function poolThreadsCpuTimeMs(pid: number): number {
+  let total = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('Bun Pool')) {
+        total += statCpuMs(`/proc/${pid}/task/${tid}/stat`)
+      }
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return total
 }
 
 let ticks: number | undefined

@@ -111,6 +111,7 @@ function summarize(samples: RoundSample[]) {
     p99Ms: pick((s) => s.p99Ms),
     cpuUsPerReq: pick((s) => s.cpuUsPerReq),
     mainThreadUsPerReq: pick((s) => s.mainThreadUsPerReq),
+    poolThreadsUsPerReq: pick((s) => s.poolThreadsUsPerReq),
     loadGenUsPerReq: pick((s) => s.loadGenUsPerReq),
     machineBusy: pick((s) => s.machineBusy),
     redisCpuUsPerReq: pick((s) => s.redisCpuUsPerReq),
@@ -142,6 +143,7 @@ export function renderReport(report: Report): { text: string; json: string } {
       p99_ms: round(s.p99Ms),
       cpu_us_per_req: round(s.cpuUsPerReq, 1),
       main_thread_us_per_req: round(s.mainThreadUsPerReq, 1),
+      pool_threads_us_per_req: round(s.poolThreadsUsPerReq, 1),
       wrk_cpu_us_per_req: round(s.loadGenUsPerReq, 1),
       redis_cpu_us_per_req: round(s.redisCpuUsPerReq, 1),
       postgres_cpu_us_per_req: round(s.postgresCpuUsPerReq, 1),
@@ -258,12 +260,43 @@ export function renderReport(report: Report): { text: string; json: string } {
     name,
     how: `${a} ÷ ${b}`,
     value: pairedRatio(report.http.samples.get(a), report.http.samples.get(b)),
-  }))
+  })).filter((c) => report.options.only === null || Number.isFinite(c.value))
   if (ceilings.some((c) => Number.isFinite(c.value))) {
     lines.push('')
     lines.push(
-      `context (no target): ${ceilings.map((c) => `${c.name} ${fmt(c.value, 2)}x`).join(', ')} ` +
+      `context (no target): ${ceilings.map((c) => `${c.name} ${withUnit(fmt(c.value, 2), 'x')}`).join(', ')} ` +
         '(what a request that touches no session achieves against each peer; what a bare login achieves against argon2)',
+    )
+  }
+  const budget = loginBudget(report)
+  if (budget) {
+    lines.push('')
+    lines.push(
+      `Login CPU beyond one argon2 verification, µs per login (argon2_raw: ${fmt(budget.argon2Us, 0)} µs a verification; ` +
+        `login >= ${budget.target}x argon2_raw leaves ${fmt(budget.budgetUs, 0)} µs):`,
+    )
+    lines.push(
+      table(
+        [
+          'scenario',
+          'beyond',
+          'predicted',
+          'measured',
+          'pool - raw',
+          'main thread',
+          'other threads',
+          'wrk',
+          'Redis',
+          'PG',
+        ],
+        budget.rows.map((r) => [
+          r.name,
+          fmt(r.beyondUs, 0),
+          withUnit(fmt(r.predicted, 2), 'x'),
+          withUnit(fmt(r.measured, 2), 'x'),
+          ...r.parts.map((part) => fmt(part, 0)),
+        ]),
+      ),
     )
   }
   const passed = list.filter((t) => verdict(t) === 'PASS').length
@@ -321,16 +354,73 @@ export function renderReport(report: Report): { text: string; json: string } {
     targets: Object.fromEntries(
       list.map((t) => [t.name, { value: round(t.value), target: `${t.op} ${t.target}`, result: verdict(t) }]),
     ),
-    context: Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
+    context: {
+      ...Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
+      ...(budget
+        ? {
+            login_cpu_budget_us: round(budget.budgetUs, 1),
+            login_cpu_beyond_argon2_us: Object.fromEntries(
+              budget.rows.map((r) => [
+                r.name,
+                {
+                  beyond: round(r.beyondUs, 1),
+                  predicted_ratio: round(r.predicted),
+                  measured_ratio: round(r.measured),
+                  ...Object.fromEntries(BUDGET_PARTS.map((part, i) => [part, round(r.parts[i] ?? Number.NaN, 1)])),
+                },
+              ]),
+            ),
+          }
+        : {}),
+    },
     pass: passed,
     miss: missed,
   })
   return { text: lines.join('\n'), json }
 }
 
+const LOGINS = ['login', 'login_floor', 'login_floor_pg', 'login_floor_app'] as const
+/** The parts of a login's CPU beyond argon2, in the order loginBudget computes them. */
+const BUDGET_PARTS = ['pool_minus_raw', 'main_thread', 'other_threads', 'wrk', 'redis', 'postgres'] as const
+
+/**
+ * Where a login's CPU goes, against what the login target allows. The login rounds keep both cores
+ * busy, so every microsecond spent beside a login's one verification (by the server, wrk, Redis or
+ * PostgreSQL) is taken from argon2: a login costing `argon2 + beyond` runs at about
+ * argon2 / (argon2 + beyond) of raw argon2, and the target allows `beyond` up to argon2 × (1/0.9 − 1).
+ * The predicted ratio beside the measured one shows how much of the difference this accounts for.
+ * `beyond` is split into the server's worker pool against raw argon2's whole process (argon2 slowed
+ * by its neighbours), the main thread, the server's other threads (JIT, GC), wrk, Redis and PostgreSQL.
+ */
+function loginBudget(report: Report) {
+  const raw = report.http.samples.get('argon2_raw')
+  if (!raw?.length) return undefined
+  const argon2Us = summarize(raw).cpuUsPerReq
+  const target = RPS_RATIOS.find(([name]) => name === 'login_vs_argon2_raw')?.[3] ?? 0.9
+  const rows = LOGINS.flatMap((name) => {
+    const samples = report.http.samples.get(name)
+    if (!samples?.length) return []
+    const s = summarize(samples)
+    const parts = [
+      s.poolThreadsUsPerReq - argon2Us,
+      s.mainThreadUsPerReq,
+      s.cpuUsPerReq - s.mainThreadUsPerReq - s.poolThreadsUsPerReq,
+      s.loadGenUsPerReq,
+      s.redisCpuUsPerReq,
+      s.postgresCpuUsPerReq,
+    ]
+    const beyondUs = parts.reduce((sum, part) => sum + part, 0)
+    const measured = pairedRatio(samples, raw)
+    return [{ name, beyondUs, predicted: argon2Us / (argon2Us + beyondUs), measured, parts }]
+  })
+  if (rows.length === 0 || !Number.isFinite(argon2Us)) return undefined
+  return { argon2Us, target, budgetUs: argon2Us * (1 / target - 1), rows }
+}
+
 const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a')
 
-const withUnit = (value: string, unit: string) => (unit === 'x' ? `${value}x` : `${value} ${unit}`)
+const withUnit = (value: string, unit: string) =>
+  value === 'n/a' ? value : unit === 'x' ? `${value}x` : `${value} ${unit}`
 
 function roundAll<T extends object>(value: T): Record<string, number | null> {
   return Object.fromEntries(

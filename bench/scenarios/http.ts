@@ -3,7 +3,7 @@
 
 import { join } from 'node:path'
 import type Redis from 'ioredis'
-import { busyShare, cpuTimeMs, machineCpu, mainThreadCpuTimeMs, runChild } from '../lib/processes'
+import { busyShare, cpuTimeMs, machineCpu, mainThreadCpuTimeMs, poolThreadsCpuTimeMs, runChild } from '../lib/processes'
 import { ROOT, type RunningServer } from '../lib/servers'
 import { runWrk, type WrkRun } from '../lib/wrk'
 
@@ -15,6 +15,8 @@ export interface RoundSample {
   cpuUsPerReq: number
   /** The part of cpuUsPerReq spent on the server's main (JavaScript and HTTP) thread. */
   mainThreadUsPerReq: number
+  /** The part spent on Bun's worker pool, where argon2 runs (logins; next to nothing otherwise). */
+  poolThreadsUsPerReq: number
   /** The load generator's own CPU per request, in microseconds (it shares the same cores). */
   loadGenUsPerReq: number
   /** Share of the machine's CPU time that was busy during the round (all processes, all users). */
@@ -59,6 +61,7 @@ export function wrkScenario(
     async run(seconds) {
       const cpuBefore = cpuTimeMs(server.pid)
       const mainBefore = mainThreadCpuTimeMs(server.pid)
+      const poolBefore = poolThreadsCpuTimeMs(server.pid)
       const redisBefore = await redisCpuMs(redis)
       const postgresBefore = await probes.postgresCpuMs()
       const machineBefore = machineCpu()
@@ -66,6 +69,7 @@ export function wrkScenario(
       const machineAfter = machineCpu()
       const cpuAfter = cpuTimeMs(server.pid)
       const mainAfter = mainThreadCpuTimeMs(server.pid)
+      const poolAfter = poolThreadsCpuTimeMs(server.pid)
       const redisAfter = await redisCpuMs(redis)
       const postgresAfter = await probes.postgresCpuMs()
       const perRequest = (ms: number) => (result.requests > 0 ? (ms * 1000) / result.requests : Number.NaN)
@@ -75,6 +79,7 @@ export function wrkScenario(
         p99Ms: result.p99Ms,
         cpuUsPerReq: perRequest(cpuAfter - cpuBefore),
         mainThreadUsPerReq: perRequest(mainAfter - mainBefore),
+        poolThreadsUsPerReq: perRequest(poolAfter - poolBefore),
         loadGenUsPerReq: perRequest(result.cpuMs),
         machineBusy: busyShare(machineBefore, machineAfter),
         redisCpuUsPerReq: perRequest(redisAfter - redisBefore),
@@ -90,6 +95,7 @@ interface Argon2Raw {
   verifications: number
   perSecond: number
   cpuMsPerVerification: number
+  poolCpuMsPerVerification: number
 }
 
 /** argon2id verify() at ARGON2_PARAMS in a separate bun process, at the login scenario's concurrency. */
@@ -113,6 +119,7 @@ export function argon2RawScenario(concurrency: number): Scenario {
         p99Ms: Number.NaN,
         cpuUsPerReq: raw.cpuMsPerVerification * 1000,
         mainThreadUsPerReq: Number.NaN,
+        poolThreadsUsPerReq: raw.poolCpuMsPerVerification * 1000,
         loadGenUsPerReq: Number.NaN,
         machineBusy: Number.NaN,
         redisCpuUsPerReq: Number.NaN,
