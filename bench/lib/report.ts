@@ -4,7 +4,9 @@
 import type { RoundSample } from '../scenarios/http'
 import type { CacheMemoryResult, RedisMemoryResult } from '../scenarios/memory'
 import type { PropagationResult } from '../scenarios/propagation'
-import { fmt, median, round, table } from './stats'
+import { loginBudget, loginBudgetJson, renderLoginBudget } from './login-budget'
+import { pairedRatio, summarize } from './samples'
+import { fmt, round, table } from './stats'
 
 export interface Report {
   options: {
@@ -51,6 +53,7 @@ const RPS_RATIOS = [
   ['me_redis_vs_peer_fastify', 'me_redis', 'peer_fastify', 3],
   ['login_vs_argon2_raw', 'login', 'argon2_raw', 0.9],
 ] as const
+const loginTarget = RPS_RATIOS.find(([name]) => name === 'login_vs_argon2_raw')?.[3] ?? 0.9
 
 /**
  * Not targets: the ceiling a route that checks no session at all reaches against each peer, and
@@ -65,12 +68,6 @@ const CEILINGS = [
   ['login_floor_pg_vs_argon2_raw', 'login_floor_pg', 'argon2_raw'],
   ['login_floor_app_vs_argon2_raw', 'login_floor_app', 'argon2_raw'],
 ] as const
-
-function pairedRatio(a: RoundSample[] | undefined, b: RoundSample[] | undefined): number {
-  if (!a?.length || !b?.length) return Number.NaN
-  const n = Math.min(a.length, b.length)
-  return median(Array.from({ length: n }, (_, i) => (a[i]?.rps ?? Number.NaN) / (b[i]?.rps ?? Number.NaN)))
-}
 
 function targets(report: Report): Target[] {
   const out: Target[] = RPS_RATIOS.map(([name, a, b, target]) => ({
@@ -102,25 +99,6 @@ function targets(report: Report): Target[] {
 
 const verdict = (t: Target) =>
   !Number.isFinite(t.value) ? 'n/a' : (t.op === '>=' ? t.value >= t.target : t.value <= t.target) ? 'PASS' : 'MISS'
-
-function summarize(samples: RoundSample[]) {
-  const pick = (f: (s: RoundSample) => number) => median(samples.map(f))
-  return {
-    rps: pick((s) => s.rps),
-    p50Ms: pick((s) => s.p50Ms),
-    p99Ms: pick((s) => s.p99Ms),
-    cpuUsPerReq: pick((s) => s.cpuUsPerReq),
-    mainThreadUsPerReq: pick((s) => s.mainThreadUsPerReq),
-    poolThreadsUsPerReq: pick((s) => s.poolThreadsUsPerReq),
-    loadGenUsPerReq: pick((s) => s.loadGenUsPerReq),
-    machineBusy: pick((s) => s.machineBusy),
-    redisCpuUsPerReq: pick((s) => s.redisCpuUsPerReq),
-    postgresCpuUsPerReq: pick((s) => s.postgresCpuUsPerReq),
-    requests: samples.reduce((sum, s) => sum + s.requests, 0),
-    failures: samples.reduce((sum, s) => sum + s.failures, 0),
-    rounds: samples.map((s) => Math.round(s.rps)),
-  }
-}
 
 export function renderReport(report: Report): { text: string; json: string } {
   const { http } = report
@@ -268,36 +246,10 @@ export function renderReport(report: Report): { text: string; json: string } {
         '(what a request that touches no session achieves against each peer; what a bare login achieves against argon2)',
     )
   }
-  const budget = loginBudget(report)
+  const budget = loginBudget(report.http.samples, loginTarget)
   if (budget) {
     lines.push('')
-    lines.push(
-      `Login CPU beyond one argon2 verification, µs per login (argon2_raw: ${fmt(budget.argon2Us, 0)} µs a verification; ` +
-        `login >= ${budget.target}x argon2_raw leaves ${fmt(budget.budgetUs, 0)} µs):`,
-    )
-    lines.push(
-      table(
-        [
-          'scenario',
-          'beyond',
-          'predicted',
-          'measured',
-          'pool - raw',
-          'main thread',
-          'other threads',
-          'wrk',
-          'Redis',
-          'PG',
-        ],
-        budget.rows.map((r) => [
-          r.name,
-          fmt(r.beyondUs, 0),
-          withUnit(fmt(r.predicted, 2), 'x'),
-          withUnit(fmt(r.measured, 2), 'x'),
-          ...r.parts.map((part) => fmt(part, 0)),
-        ]),
-      ),
-    )
+    lines.push(...renderLoginBudget(budget))
   }
   const passed = list.filter((t) => verdict(t) === 'PASS').length
   const missed = list.filter((t) => verdict(t) === 'MISS').length
@@ -356,65 +308,12 @@ export function renderReport(report: Report): { text: string; json: string } {
     ),
     context: {
       ...Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
-      ...(budget
-        ? {
-            login_cpu_budget_us: round(budget.budgetUs, 1),
-            login_cpu_beyond_argon2_us: Object.fromEntries(
-              budget.rows.map((r) => [
-                r.name,
-                {
-                  beyond: round(r.beyondUs, 1),
-                  predicted_ratio: round(r.predicted),
-                  measured_ratio: round(r.measured),
-                  ...Object.fromEntries(BUDGET_PARTS.map((part, i) => [part, round(r.parts[i] ?? Number.NaN, 1)])),
-                },
-              ]),
-            ),
-          }
-        : {}),
+      ...(budget ? loginBudgetJson(budget) : {}),
     },
     pass: passed,
     miss: missed,
   })
   return { text: lines.join('\n'), json }
-}
-
-const LOGINS = ['login', 'login_floor', 'login_floor_pg', 'login_floor_app'] as const
-/** The parts of a login's CPU beyond argon2, in the order loginBudget computes them. */
-const BUDGET_PARTS = ['pool_minus_raw', 'main_thread', 'other_threads', 'wrk', 'redis', 'postgres'] as const
-
-/**
- * Where a login's CPU goes, against what the login target allows. The login rounds keep both cores
- * busy, so every microsecond spent beside a login's one verification (by the server, wrk, Redis or
- * PostgreSQL) is taken from argon2: a login costing `argon2 + beyond` runs at about
- * argon2 / (argon2 + beyond) of raw argon2, and the target allows `beyond` up to argon2 × (1/0.9 − 1).
- * The predicted ratio beside the measured one shows how much of the difference this accounts for.
- * `beyond` is split into the server's worker pool against raw argon2's whole process (argon2 slowed
- * by its neighbours), the main thread, the server's other threads (JIT, GC), wrk, Redis and PostgreSQL.
- */
-function loginBudget(report: Report) {
-  const raw = report.http.samples.get('argon2_raw')
-  if (!raw?.length) return undefined
-  const argon2Us = summarize(raw).cpuUsPerReq
-  const target = RPS_RATIOS.find(([name]) => name === 'login_vs_argon2_raw')?.[3] ?? 0.9
-  const rows = LOGINS.flatMap((name) => {
-    const samples = report.http.samples.get(name)
-    if (!samples?.length) return []
-    const s = summarize(samples)
-    const parts = [
-      s.poolThreadsUsPerReq - argon2Us,
-      s.mainThreadUsPerReq,
-      s.cpuUsPerReq - s.mainThreadUsPerReq - s.poolThreadsUsPerReq,
-      s.loadGenUsPerReq,
-      s.redisCpuUsPerReq,
-      s.postgresCpuUsPerReq,
-    ]
-    const beyondUs = parts.reduce((sum, part) => sum + part, 0)
-    const measured = pairedRatio(samples, raw)
-    return [{ name, beyondUs, predicted: argon2Us / (argon2Us + beyondUs), measured, parts }]
-  })
-  if (rows.length === 0 || !Number.isFinite(argon2Us)) return undefined
-  return { argon2Us, target, budgetUs: argon2Us * (1 / target - 1), rows }
 }
 
 const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a')
