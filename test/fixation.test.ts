@@ -76,6 +76,35 @@ describe('session fixation', () => {
   })
 })
 
+describe('a presented session that cannot be ended', () => {
+  test('fails the login before a new session or a login_succeeded event exists', async () => {
+    const { id } = await registerUser(env, 'fabio', 'fabio-password-1')
+    const planted = 'C'.repeat(43)
+    // A value of the wrong type where the planted token's session would live: ending it fails
+    // inside Redis, after the password was verified and before any new session was made.
+    const key = env.ctx.store.keys.session(hashToken(planted))
+    await env.redis.hset(key, 'not', 'a session')
+    try {
+      const response = await call(env.app, 'POST', '/user/login', {
+        body: { username: 'fabio', password: 'fabio-password-1' },
+        cookie: `${name}=${planted}`,
+      })
+      expect(response.status).toBe(500)
+      expect(sessionTokenFrom(response, name)).toBeUndefined()
+      // A new user's index does not exist until a session is made.
+      expect(await env.redis.exists(env.ctx.store.keys.userSessions(id))).toBe(0)
+      const logins = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+        .map(([, fields]) => decodeEvent(fields))
+        .filter((e) => e?.type === 'login_succeeded' && e.subjectId === id)
+      expect(logins).toHaveLength(0)
+    } finally {
+      await env.redis.del(key)
+    }
+    // Once the cookie can be ended, the same login goes through.
+    expect((await me(await loginSending('fabio', 'fabio-password-1', `${name}=${planted}`))).status).toBe(200)
+  })
+})
+
 // Both end a session known only by its cookie, in one Redis step that reads the owner from the record.
 describe('the events of ending a session by its cookie', () => {
   const eventsFor = async (tokenHash: string) =>

@@ -82,38 +82,44 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   }
 
   const now = ctx.now()
+  // Session fixation defence: a token presented at login is ended, whoever it belongs to. First, and
+  // on its own: if ending it fails, the login fails before a session nobody holds (and an event
+  // announcing a login that never answered) exists. Only a login that sends a cookie waits twice.
+  try {
+    await endSessionOfCookie(
+      ctx,
+      input.presentedToken,
+      { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
+      now,
+    )
+  } catch (error) {
+    // Not a failed guess either: the attempt is given back, as after a database outage.
+    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
+    throw error
+  }
   let created: { token: string; session: Session }
   try {
-    // The new session, the attempt given back, and any presented session ended: one wait. The
-    // create step also refuses a session to an account disabled (or deleted, or given a new
-    // password) after it was read above, which a disable's relay marks in Redis.
-    ;[created] = await Promise.all([
-      withRedis(() =>
-        createSession(store, {
-          user,
+    // The new session and the attempt given back in one step. It also refuses a session to an
+    // account disabled (or deleted, or given a new password) after it was read above, which a
+    // disable's relay marks in Redis.
+    created = await withRedis(() =>
+      createSession(store, {
+        user,
+        ip: input.ip,
+        userAgent: input.userAgent,
+        now,
+        event: {
+          type: 'login_succeeded',
+          username: user.username,
+          instance,
+          actorId: user.id,
+          subjectId: user.id,
           ip: input.ip,
           userAgent: input.userAgent,
-          now,
-          event: {
-            type: 'login_succeeded',
-            username: user.username,
-            instance,
-            actorId: user.id,
-            subjectId: user.id,
-            ip: input.ip,
-            userAgent: input.userAgent,
-          },
-          releaseLimits: limitKeys,
-        }),
-      ),
-      // Session fixation defence: a token presented at login is ended, whoever it belongs to.
-      endSessionOfCookie(
-        ctx,
-        input.presentedToken,
-        { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
-        now,
-      ),
-    ])
+        },
+        releaseLimits: limitKeys,
+      }),
+    )
   } catch (error) {
     if (!(error instanceof AccountClosedError)) throw error
     await failed('disabled', user.id)
