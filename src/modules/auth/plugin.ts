@@ -13,25 +13,29 @@ import { clientFacts, type Server } from './client'
 
 /**
  * Authentication runs in `transform`, before body validation, so an anonymous caller learns that it
- * must log in (401) rather than how the body should look (422). The session it finds is kept per
+ * must log in (401) rather than how the body should look (422). The session it finds is kept on the
  * request, so the (synchronous) `resolve` that hands it to the handler costs no second lookup. The
  * token is read straight from the Cookie header: parsing every cookie into Elysia's cookie jar would
  * cost more than the rest of a cached lookup.
  */
 export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx, ctx.sessionCache)) {
-  const found = new WeakMap<Request, Session>()
+  // The session found for a request rides on the request itself, under a symbol no other code
+  // holds: a WeakMap entry per request cost about 0.4 µs more main-thread CPU over HTTP (4 % of a
+  // cached /user/me, measured A/B with two servers side by side).
+  const SESSION = Symbol('session')
+  type Carrying = Request & { [SESSION]?: Session }
   const cookieName = ctx.config.cookieName
 
   const sessionFor = (request: Request, fresh = false) =>
     authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
 
   const keep = (request: Request, session: Session) => {
-    found.set(request, session)
+    ;(request as Carrying)[SESSION] = session
   }
 
   /** The session `transform` found for this request; only reachable after it succeeded. */
   const foundSession = (request: Request): Session => {
-    const session = found.get(request)
+    const session = (request as Carrying)[SESSION]
     if (!session) throw unauthenticated()
     return session
   }
