@@ -3,7 +3,7 @@
 
 import type { RoundSample } from '../scenarios/http'
 import { pairedRatio, summarize } from './samples'
-import { fmt, round, table } from './stats'
+import { fmt, round, table, withUnit } from './stats'
 
 const LOGINS = ['login', 'login_floor', 'login_floor_pg', 'login_floor_app'] as const
 /** The parts of a login's CPU beyond argon2, in the order loginBudget computes them. */
@@ -53,7 +53,6 @@ export function loginBudget(samples: ReadonlyMap<string, RoundSample[]>, target:
 }
 
 export function renderLoginBudget(budget: LoginBudget): string[] {
-  const x = (ratio: number) => (Number.isFinite(ratio) ? `${fmt(ratio, 2)}x` : 'n/a')
   return [
     `Login CPU beyond one argon2 verification, µs per login (argon2_raw: ${fmt(budget.argon2Us, 0)} µs a verification; ` +
       `login >= ${budget.target}x argon2_raw leaves ${fmt(budget.budgetUs, 0)} µs):`,
@@ -73,8 +72,8 @@ export function renderLoginBudget(budget: LoginBudget): string[] {
       budget.rows.map((r) => [
         r.name,
         fmt(r.beyondUs, 0),
-        x(r.predicted),
-        x(r.measured),
+        withUnit(fmt(r.predicted, 2), 'x'),
+        withUnit(fmt(r.measured, 2), 'x'),
         ...r.parts.map((part) => fmt(part, 0)),
       ]),
     ),

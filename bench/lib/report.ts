@@ -6,7 +6,7 @@ import type { CacheMemoryResult, RedisMemoryResult } from '../scenarios/memory'
 import type { PropagationResult } from '../scenarios/propagation'
 import { loginBudget, loginBudgetJson, renderLoginBudget } from './login-budget'
 import { pairedRatio, summarize } from './samples'
-import { fmt, round, table } from './stats'
+import { fmt, round, table, withUnit } from './stats'
 
 export interface Report {
   options: {
@@ -317,9 +317,6 @@ export function renderReport(report: Report): { text: string; json: string } {
 }
 
 const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a')
-
-const withUnit = (value: string, unit: string) =>
-  value === 'n/a' ? value : unit === 'x' ? `${value}x` : `${value} ${unit}`
 
 function roundAll<T extends object>(value: T): Record<string, number | null> {
   return Object.fromEntries(

@@ -36,3 +36,8 @@ export function table(header: readonly string[], rows: readonly (readonly string
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
+
+/** A formatted figure with its unit: `0.82x` for ratios, `262 B` otherwise; `n/a` stays bare. */
+export function withUnit(value: string, unit: string): string {
+  return value === 'n/a' ? value : unit === 'x' ? `${value}x` : `${value} ${unit}`
+}

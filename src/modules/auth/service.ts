@@ -51,6 +51,8 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
       ),
     )
   const limitKeys = loginLimitKeys(ctx, input.username, input.ip)
+  // An outage is not a failed guess: the attempt counted up front is given back (best effort).
+  const giveAttemptBack = () => releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
   // The attempt is counted as failed up front, so parallel guesses meet the limit too. The user is
   // read at the same moment: one wait instead of two, at the price of a wasted read when limited.
   const [reserved, found] = await Promise.allSettled([
@@ -66,8 +68,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
     throw error
   }
   if (found.status === 'rejected') {
-    // A database outage is not a failed guess: give the attempt back.
-    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
+    await giveAttemptBack()
     throw found.reason
   }
   const user = found.value
@@ -93,8 +94,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
       now,
     )
   } catch (error) {
-    // Not a failed guess either: the attempt is given back, as after a database outage.
-    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
+    await giveAttemptBack()
     throw error
   }
   let created: { token: string; session: Session }
