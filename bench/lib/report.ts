@@ -37,7 +37,7 @@ export interface Report {
   propagation: PropagationResult | undefined
 }
 
-interface Target {
+export interface Target {
   name: string
   value: number
   op: '>=' | '<='
@@ -97,8 +97,20 @@ function targets(report: Report): Target[] {
   return out
 }
 
-const verdict = (t: Target) =>
-  !Number.isFinite(t.value) ? 'n/a' : (t.op === '>=' ? t.value >= t.target : t.value <= t.target) ? 'PASS' : 'MISS'
+const meets = (t: Target, value: number) => (t.op === '>=' ? value >= t.target : value <= t.target)
+const verdict = (t: Target) => (!Number.isFinite(t.value) ? 'n/a' : meets(t, t.value) ? 'PASS' : 'MISS')
+
+/**
+ * The measured value with as many decimals as its verdict needs: 0.797 against 0.8 prints as
+ * `0.797x`, not a `0.80x` beside MISS.
+ */
+export function shownValue(t: Target): string {
+  if (!Number.isFinite(t.value)) return 'n/a'
+  const fewest = t.unit === 'B' ? 0 : 2
+  let digits = fewest
+  while (digits < fewest + 3 && meets(t, Number(t.value.toFixed(digits))) !== meets(t, t.value)) digits++
+  return withUnit(fmt(t.value, digits), t.unit)
+}
 
 export function renderReport(report: Report): { text: string; json: string } {
   const { http } = report
@@ -225,13 +237,7 @@ export function renderReport(report: Report): { text: string; json: string } {
   lines.push(
     table(
       ['target', 'measured', 'target', 'result', 'how'],
-      list.map((t) => [
-        t.name,
-        Number.isFinite(t.value) ? withUnit(fmt(t.value, t.unit === 'B' ? 0 : 2), t.unit) : 'n/a',
-        `${t.op} ${withUnit(String(t.target), t.unit)}`,
-        verdict(t),
-        t.how,
-      ]),
+      list.map((t) => [t.name, shownValue(t), `${t.op} ${withUnit(String(t.target), t.unit)}`, verdict(t), t.how]),
     ),
   )
   const ceilings = CEILINGS.map(([name, a, b]) => ({

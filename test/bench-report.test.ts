@@ -1,0 +1,33 @@
+// The benchmark's targets table prints a measured value with enough decimals that it never seems to
+// contradict its verdict. Pure formatting: no Redis, no PostgreSQL.
+
+import { describe, expect, test } from 'bun:test'
+import { shownValue, type Target } from '../bench/lib/report'
+
+const ratio = (value: number, target = 0.8): Target => ({ name: 'r', value, op: '>=', target, unit: 'x', how: '' })
+const bytes = (value: number): Target => ({ name: 'b', value, op: '<=', target: 300, unit: 'B', how: '' })
+
+describe('shownValue', () => {
+  test('two decimals when they already tell the verdict', () => {
+    expect(shownValue(ratio(0.794))).toBe('0.79x')
+    expect(shownValue(ratio(0.823))).toBe('0.82x')
+    expect(shownValue(ratio(0.8))).toBe('0.80x')
+    expect(shownValue(ratio(10.6, 10))).toBe('10.60x')
+  })
+
+  test('more decimals where rounding would cross the target', () => {
+    expect(shownValue(ratio(0.797))).toBe('0.797x')
+    expect(shownValue(ratio(2.996, 3))).toBe('2.996x')
+    expect(shownValue(ratio(0.79996))).toBe('0.79996x')
+  })
+
+  test('bytes are whole until the limit is at stake', () => {
+    expect(shownValue(bytes(263.4))).toBe('263 B')
+    expect(shownValue(bytes(300.2))).toBe('300.2 B')
+    expect(shownValue(bytes(300))).toBe('300 B')
+  })
+
+  test('a missing figure stays n/a', () => {
+    expect(shownValue(ratio(Number.NaN))).toBe('n/a')
+  })
+})
