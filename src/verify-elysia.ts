@@ -23,14 +23,17 @@ export interface TesseraAuthOptions {
  */
 export function tesseraAuth(options: TesseraAuthOptions) {
   const { redis, cookieName = '__Host-sid', prefix, idleTimeoutMs, now = Date.now } = options
-  const outcomes = new WeakMap<Request, Promise<VerifiedSession | null>>()
+  // A route with both macros reads Redis once: the pending answer rides on the request, under a
+  // symbol no other code holds (cheaper than a WeakMap entry per request).
+  const OUTCOME = Symbol('tessera.session')
+  type Carrying = Request & { [OUTCOME]?: Promise<VerifiedSession | null> }
   // The token is read from the Cookie header as Tessera's own plugin does, not from Elysia's jar.
-  const sessionFor = (request: Request) => {
-    let outcome = outcomes.get(request)
+  const sessionFor = (request: Carrying) => {
+    let outcome = request[OUTCOME]
     if (!outcome) {
       const token = cookieFromHeader(request.headers.get('cookie'), cookieName)
       outcome = verifySession(redis, token, { prefix, idleTimeoutMs, now: now() })
-      outcomes.set(request, outcome)
+      request[OUTCOME] = outcome
     }
     return outcome
   }

@@ -128,6 +128,35 @@ describe('tesseraAuth (Elysia plugin for other services)', () => {
     expect(response.status).toBe(200)
     expect(await response.text()).toBe('admin')
   })
+
+  test('a route with both macros reads Redis once per request', async () => {
+    let reads = 0
+    // The real client, with its transactions counted: verifySession reads through multi().
+    const counted = new Proxy(env.redis, {
+      get(target, key, receiver) {
+        if (key === 'multi') reads++
+        const value = Reflect.get(target, key, receiver)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const app = new Elysia()
+      .use(
+        tesseraAuth({
+          redis: counted,
+          prefix: env.prefix,
+          cookieName: env.config.cookieName,
+          now: () => env.clock.now,
+        }),
+      )
+      .get('/both', ({ session }) => session.username, { auth: true, permission: 'audit:read' })
+    const admin = await loginAs(env, 'admin', ADMIN_PASSWORD)
+    const response = await call(app, 'GET', '/both', { cookie: admin })
+    expect(response.status).toBe(200)
+    expect(await response.text()).toBe('admin')
+    expect(reads).toBe(1)
+    expect((await call(app, 'GET', '/both', { cookie: alice })).status).toBe(403)
+    expect(reads).toBe(2)
+  })
 })
 
 describe('a separate process with only the verifier and ioredis', () => {
