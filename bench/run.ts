@@ -295,6 +295,7 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
     options,
     versions: await versions(env),
     startedAt,
+    finishedAt: new Date(),
     loadStart,
     loadEnd: loadavg(),
     stealShare: stealShare(cpuStart, machineCpu()),

@@ -1,8 +1,8 @@
-// The benchmark's targets table prints a measured value with enough decimals that it never seems to
-// contradict its verdict. Pure formatting: no Redis, no PostgreSQL.
+// The benchmark report's formatting: a measured value gets enough decimals that it never seems to
+// contradict its verdict, and the run's duration reads as minutes. No Redis, no PostgreSQL.
 
 import { describe, expect, test } from 'bun:test'
-import { shownValue, type Target } from '../bench/lib/report'
+import { duration, shownValue, type Target } from '../bench/lib/report'
 
 const ratio = (value: number, target = 0.8): Target => ({ name: 'r', value, op: '>=', target, unit: 'x', how: '' })
 const bytes = (value: number): Target => ({ name: 'b', value, op: '<=', target: 300, unit: 'B', how: '' })
@@ -29,5 +29,13 @@ describe('shownValue', () => {
 
   test('a missing figure stays n/a', () => {
     expect(shownValue(ratio(Number.NaN))).toBe('n/a')
+  })
+})
+
+describe('duration', () => {
+  test('seconds under a minute, minutes and seconds above', () => {
+    expect(duration(48.4)).toBe('48 s')
+    expect(duration(59.6)).toBe('1 min 0 s')
+    expect(duration(482.2)).toBe('8 min 2 s')
   })
 })

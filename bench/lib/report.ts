@@ -19,6 +19,8 @@ export interface Report {
     loginConcurrency: number
   }
   startedAt: Date
+  /** When the last measurement ended: a full run should take minutes, not the better part of an hour. */
+  finishedAt: Date
   loadStart: number[]
   loadEnd: number[]
   /** Share of the run's CPU time the host stole (see stealShare). */
@@ -104,6 +106,12 @@ const verdict = (t: Target) => (!Number.isFinite(t.value) ? 'n/a' : meets(t, t.v
  * The measured value with as many decimals as its verdict needs: 0.797 against 0.8 prints as
  * `0.797x`, not a `0.80x` beside MISS.
  */
+/** `48 s` or `8 min 2 s`. */
+export function duration(seconds: number): string {
+  const whole = Math.round(seconds)
+  return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`
+}
+
 export function shownValue(t: Target): string {
   if (!Number.isFinite(t.value)) return 'n/a'
   const fewest = t.unit === 'B' ? 0 : 2
@@ -164,10 +172,12 @@ export function renderReport(report: Report): { text: string; json: string } {
   const o = report.options
   lines.push('')
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ')
+  const durationS = (report.finishedAt.getTime() - report.startedAt.getTime()) / 1000
   lines.push(
     `Tessera benchmark (${o.quick ? 'quick' : 'full'}): ${report.cores} cores (${report.cpu}), shared by wrk, servers and Redis; ` +
       `${o.rounds} rounds x ${o.seconds}s, ${o.connections} connections (login: ${o.loginConcurrency}); ` +
-      `load ${load(report.loadStart)} -> ${load(report.loadEnd)}; CPU time stolen by the host ${pct(report.stealShare)}`,
+      `load ${load(report.loadStart)} -> ${load(report.loadEnd)}; CPU time stolen by the host ${pct(report.stealShare)}; ` +
+      `took ${duration(durationS)}`,
   )
   if (rows.length > 0) {
     lines.push('')
@@ -266,6 +276,7 @@ export function renderReport(report: Report): { text: string; json: string } {
     bench: 'tessera',
     mode: o.quick ? 'quick' : 'full',
     at: report.startedAt.toISOString(),
+    duration_s: round(durationS, 1),
     machine: {
       cores: report.cores,
       cpu: report.cpu,
