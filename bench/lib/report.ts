@@ -102,16 +102,16 @@ function targets(report: Report): Target[] {
 const meets = (t: Target, value: number) => (t.op === '>=' ? value >= t.target : value <= t.target)
 const verdict = (t: Target) => (!Number.isFinite(t.value) ? 'n/a' : meets(t, t.value) ? 'PASS' : 'MISS')
 
-/**
- * The measured value with as many decimals as its verdict needs: 0.797 against 0.8 prints as
- * `0.797x`, not a `0.80x` beside MISS.
- */
 /** `48 s` or `8 min 2 s`. */
 export function duration(seconds: number): string {
   const whole = Math.round(seconds)
   return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`
 }
 
+/**
+ * The measured value with as many decimals as its verdict needs: 0.797 against 0.8 prints as
+ * `0.797x`, not a `0.80x` beside MISS.
+ */
 export function shownValue(t: Target): string {
   if (!Number.isFinite(t.value)) return 'n/a'
   const fewest = t.unit === 'B' ? 0 : 2
