@@ -291,14 +291,18 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
     }
   }
 
+  // The run ends here: the version probes below start processes of their own, outside it.
+  const finishedAt = new Date()
+  const loadEnd = loadavg()
+  const steal = stealShare(cpuStart, machineCpu())
   const report: Report = {
     options,
     versions: await versions(env),
     startedAt,
-    finishedAt: new Date(),
+    finishedAt,
     loadStart,
-    loadEnd: loadavg(),
-    stealShare: stealShare(cpuStart, machineCpu()),
+    loadEnd,
+    stealShare: steal,
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
     http: outcome,
