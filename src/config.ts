@@ -1,6 +1,7 @@
 // Reads and validates the environment once, at boot; nothing else in src/ touches process.env.
 
 import { hostname } from 'node:os'
+import { normalizeUsername, USERNAME_RULE } from './lib/limits'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
@@ -36,6 +37,8 @@ export interface Config {
   readonly auditConsumerName: string
   /** Entries pending this long with a silent audit consumer are taken over by another. */
   readonly auditClaimIdleMs: number
+  /** Port on which `bun run audit` serves its /metrics; 0 serves none. */
+  readonly auditMetricsPort: number
 }
 
 export class ConfigError extends Error {
@@ -124,9 +127,7 @@ export function loadConfig(env: Env): Config {
   }
 
   const adminUsername = r.string('ADMIN_USERNAME', 'admin')
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9._-]{2,31}$/.test(adminUsername)) {
-    r.fail('ADMIN_USERNAME', 'must be 3 to 32 letters, digits, dots, dashes or underscores')
-  }
+  if (normalizeUsername(adminUsername) === undefined) r.fail('ADMIN_USERNAME', `must be ${USERNAME_RULE}`)
 
   const idle = r.duration('SESSION_IDLE_TIMEOUT', '30m', 10_000)
   const absolute = r.duration('SESSION_ABSOLUTE_TIMEOUT', '12h', 10_000)
@@ -193,5 +194,6 @@ export function loadConfig(env: Env): Config {
     instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
     auditConsumerName: r.string('AUDIT_CONSUMER_NAME', `${hostname()}-${process.pid}`),
     auditClaimIdleMs: r.duration('AUDIT_CLAIM_IDLE', '30s', 100),
+    auditMetricsPort: r.int('AUDIT_METRICS_PORT', 0, 0, 65535),
   })
 }

@@ -2,6 +2,7 @@
 
 import { createDatabase } from '../db/client'
 import { createLogger } from '../lib/logger'
+import { AUDIT_METRIC_HELP, createMetrics } from '../lib/metrics'
 import { runAuditConsumer } from '../modules/audit/consumer'
 import { duplicateForBlocking } from '../redis/client'
 import { createRedisKeys } from '../redis/keys'
@@ -15,6 +16,19 @@ const blocking = duplicateForBlocking(redis)
 blocking.on('error', () => {})
 const database = createDatabase(config.databaseUrl, { max: 2 })
 const controller = new AbortController()
+const metrics = createMetrics(AUDIT_METRIC_HELP)
+// Its own small HTTP server, for Prometheus only: the consumer has no API.
+const metricsServer =
+  config.auditMetricsPort > 0
+    ? Bun.serve({
+        hostname: config.host,
+        port: config.auditMetricsPort,
+        fetch: (request) =>
+          new URL(request.url).pathname === '/metrics'
+            ? new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } })
+            : new Response('not found', { status: 404 }),
+      })
+    : undefined
 
 logger.info('audit consumer started', { consumer: config.auditConsumerName })
 const running = runAuditConsumer({
@@ -25,12 +39,14 @@ const running = runAuditConsumer({
   signal: controller.signal,
   consumer: config.auditConsumerName,
   claimIdleMs: config.auditClaimIdleMs,
+  metrics,
 })
 
 onShutdown(async () => {
   // The batch in hand is committed and acknowledged before the loop notices the signal.
   controller.abort()
   await running
+  await metricsServer?.stop()
   await Promise.allSettled([blocking.quit(), redis.quit(), database.close()])
   logger.info('audit consumer stopped')
 })

@@ -90,4 +90,18 @@ export const auditEvents = pgTable(
   ],
 )
 
+/**
+ * Stream entries PostgreSQL refused to record as audit_events (a value jsonb cannot hold, a time out
+ * of range): set aside here so the entries after them are still recorded. `fields` holds the entry
+ * made safe to store; `raw` is the exact entry, as base64 of its JSON, for forensics.
+ */
+export const auditDeadLetters = pgTable('audit_dead_letters', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  streamId: text('stream_id').notNull().unique(),
+  fields: jsonb('fields').notNull(),
+  raw: text('raw').notNull(),
+  error: text('error').notNull(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+})
+
 export type User = typeof users.$inferSelect

@@ -1,7 +1,7 @@
 // In-process counters, rendered in the Prometheus text format at GET /metrics.
 
 export interface Metrics {
-  increment(name: string, labels?: Record<string, string>): void
+  increment(name: string, labels?: Record<string, string>, by?: number): void
   render(): string
 }
 
@@ -12,9 +12,9 @@ export function createMetrics(help: Record<string, string>): Metrics {
     return parts.length > 0 ? `${name}{${parts.join(',')}}` : name
   }
   return {
-    increment(name, labels = {}) {
+    increment(name, labels = {}, by = 1) {
       const k = key(name, labels)
-      counters.set(k, (counters.get(k) ?? 0) + 1)
+      counters.set(k, (counters.get(k) ?? 0) + by)
     },
     render() {
       const lines: string[] = []
@@ -30,4 +30,10 @@ export function createMetrics(help: Record<string, string>): Metrics {
 export const METRIC_HELP = {
   tessera_auth_denied_total: 'Requests refused by the auth plugin, by reason (unauthenticated = 401, forbidden = 403).',
   tessera_logins_total: 'Login attempts by outcome.',
+}
+
+/** The audit consumer's own counters (served by `bun run audit` on AUDIT_METRICS_PORT). */
+export const AUDIT_METRIC_HELP = {
+  tessera_audit_recorded_total: 'Stream entries recorded in audit_events.',
+  tessera_audit_dead_letters_total: 'Stream entries PostgreSQL refused, set aside in audit_dead_letters.',
 }

@@ -2,6 +2,8 @@
 //
 // Events name sessions only by the SHA-256 of their token (the same hash that names the Redis key),
 // never by the token. Passwords never appear; a failed login carries only the attempted username.
+// Every text value is client input as far as the stream is concerned: encodeEvent makes it safe
+// for every reader (PostgreSQL jsonb refuses NUL, terminals obey control characters).
 
 export const EVENT_TYPES = [
   'user_created',
@@ -77,13 +79,34 @@ export const SESSION_HASH_FIELD = FIELD.sessionHash
 export const ACTOR_FIELD = FIELD.actorId
 export const SUBJECT_FIELD = FIELD.subjectId
 
+/** Longest text a field that comes from the client keeps; longer values are cut and marked with an ellipsis. */
+export const EVENT_TEXT_MAX = 256
+// Fields whose value a client chose; the others (hashes, ids, permission names) are Tessera's own
+// and must stay whole: a session hash list is as long as the user's sessions are many.
+const CLIENT_FIELDS: ReadonlySet<string> = new Set(['username', 'userAgent', 'ip', 'path'])
+
+// C0 and C1 control characters and DEL: NUL is refused by PostgreSQL text and jsonb, the others
+// rewrite terminals that print the audit trail.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
+/**
+ * A text value as every reader of the stream can take it: well-formed UTF-16 (a lone surrogate
+ * becomes U+FFFD), control characters replaced by U+FFFD, at most EVENT_TEXT_MAX characters.
+ */
+export function eventText(value: string, max = EVENT_TEXT_MAX): string {
+  const clean = value.toWellFormed().replace(CONTROL, '\ufffd')
+  return clean.length <= max ? clean : `${clean.slice(0, max - 1).toWellFormed()}…`
+}
+
 /** Encodes an event as alternating field/value strings for XADD. */
 export function encodeEvent(event: AuthEvent): string[] {
   const out: string[] = []
   for (const [key, field] of Object.entries(FIELD) as [keyof typeof FIELD, string][]) {
     const value = (event as unknown as Record<string, unknown>)[key]
     if (value === undefined || value === '') continue
-    out.push(field, Array.isArray(value) ? value.join(',') : String(value))
+    const text = Array.isArray(value) ? value.join(',') : String(value)
+    out.push(field, eventText(text, CLIENT_FIELDS.has(key) ? EVENT_TEXT_MAX : Number.POSITIVE_INFINITY))
   }
   return out
 }

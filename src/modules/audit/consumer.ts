@@ -1,13 +1,16 @@
 // The audit consumer: reads the event stream as a consumer group and records every entry in
 // PostgreSQL, acknowledging only after the rows are committed. A crash between commit and XACK
 // replays the entry, and the unique stream_id makes the replay a no-op: exactly once in effect.
+// An entry PostgreSQL refuses is set aside in audit_dead_letters, so no entry can hold up the ones
+// after it: only an unreachable PostgreSQL stops the consumer, and only until it is back.
 
 import type Redis from 'ioredis'
 import type { Db } from '../../db/client'
-import { auditEvents } from '../../db/schema'
-import { withPostgres } from '../../lib/errors'
+import { auditDeadLetters, auditEvents } from '../../db/schema'
+import { isPostgresUnavailable } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
-import { decodeEvent } from '../../redis/events'
+import type { Metrics } from '../../lib/metrics'
+import { decodeEvent, eventText } from '../../redis/events'
 import type { RedisKeys } from '../../redis/keys'
 
 export const AUDIT_GROUP = 'audit'
@@ -26,6 +29,8 @@ export interface AuditConsumerOptions {
   blockMs?: number
   /** Called after each batch is committed and acknowledged (tests, metrics). */
   onBatch?: (count: number) => void
+  /** Counts entries recorded and set aside (AUDIT_METRIC_HELP). */
+  metrics?: Metrics
 }
 
 type Entry = [id: string, fields: string[]]
@@ -49,20 +54,78 @@ function toRow(id: string, fields: string[]) {
   }
 }
 
+type Row = ReturnType<typeof toRow>
+
+function insertRows(db: Db, rows: Row[]) {
+  return db.insert(auditEvents).values(rows).onConflictDoNothing({ target: auditEvents.streamId })
+}
+
+/** The entry as a dead letter: its fields made storable, and the exact entry as base64 of its JSON. */
+function toDeadLetter(id: string, fields: string[], error: unknown) {
+  const safe: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    safe[eventText(String(fields[i]), 64)] = eventText(String(fields[i + 1]), 1024)
+  }
+  return {
+    streamId: id,
+    fields: safe,
+    raw: Buffer.from(JSON.stringify(fields), 'utf8').toString('base64'),
+    error: eventText(describeError(error), 1024),
+  }
+}
+
+/**
+ * Records a batch in one insert; when PostgreSQL refuses it for its content, row by row, so the
+ * rows it refuses go to audit_dead_letters and the others are recorded as usual. An unreachable
+ * database is thrown: the batch stays pending and is retried whole.
+ */
+async function recordRows(options: AuditConsumerOptions, live: Entry[]): Promise<number> {
+  const { db, logger, metrics } = options
+  const rows: [Entry, Row][] = []
+  const refused: [Entry, unknown][] = []
+  for (const entry of live) {
+    try {
+      rows.push([entry, toRow(entry[0], entry[1])])
+    } catch (error) {
+      refused.push([entry, error])
+    }
+  }
+  try {
+    if (rows.length > 0)
+      await insertRows(
+        db,
+        rows.map(([, row]) => row),
+      )
+  } catch (error) {
+    if (isPostgresUnavailable(error)) throw error
+    for (const [entry, row] of rows) {
+      try {
+        await insertRows(db, [row])
+      } catch (rowError) {
+        if (isPostgresUnavailable(rowError)) throw rowError
+        refused.push([entry, rowError])
+      }
+    }
+  }
+  for (const [[id, fields], error] of refused) {
+    await db
+      .insert(auditDeadLetters)
+      .values(toDeadLetter(id, fields, error))
+      .onConflictDoNothing({ target: auditDeadLetters.streamId })
+    metrics?.increment('tessera_audit_dead_letters_total')
+    logger.warn('audit entry set aside in audit_dead_letters', { streamId: id, error: describeError(error) })
+  }
+  return live.length - refused.length
+}
+
 async function record(options: AuditConsumerOptions, entries: Entry[]): Promise<void> {
   const live = entries.filter(([, fields]) => fields !== null)
   if (live.length < entries.length) {
     // Delivered once, then trimmed away before they were recorded: gone, and said so.
     options.logger.warn('audit entries trimmed before they were recorded', { count: entries.length - live.length })
   }
-  if (live.length > 0) {
-    await withPostgres(() =>
-      options.db
-        .insert(auditEvents)
-        .values(live.map(([id, fields]) => toRow(id, fields)))
-        .onConflictDoNothing({ target: auditEvents.streamId }),
-    )
-  }
+  const recorded = live.length > 0 ? await recordRows(options, live) : 0
+  options.metrics?.increment('tessera_audit_recorded_total', {}, recorded)
   // Acknowledged only now that the rows are committed.
   await options.redis.xack(options.keys.events, AUDIT_GROUP, ...entries.map(([id]) => id))
   options.onBatch?.(entries.length)

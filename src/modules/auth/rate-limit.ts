@@ -18,10 +18,13 @@ const digest = (value: string) => sha256Base64Url(value).slice(0, 22)
 /** The three counters of one attempt, in script order. */
 export type LoginLimitKeys = readonly [account: string, accountAndClient: string, client: string]
 
-/** The counters an attempt by `username` from `ip` counts against; computed once per attempt. */
+/**
+ * The counters an attempt by `username` (normalised: normalizeUsername, or the raw text of a name
+ * that cannot exist) from `ip` counts against; computed once per attempt.
+ */
 export function loginLimitKeys(ctx: AppContext, username: string, ip: string): LoginLimitKeys {
   const { keys } = ctx.store
-  const user = digest(username.toLowerCase())
+  const user = digest(username)
   const client = digest(ip || 'unknown')
   return [keys.loginFailuresAccount(user), keys.loginFailuresAccountIp(user, client), keys.loginFailuresIp(client)]
 }

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
+import { normalizeUsername } from '../../lib/limits'
 import { describeError } from '../../lib/logger'
 import {
   AccountClosedError,
@@ -50,14 +51,16 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
         ctx.now(),
       ),
     )
-  const limitKeys = loginLimitKeys(ctx, input.username, input.ip)
+  // A name registration would refuse is an unknown user: it is never looked up.
+  const username = normalizeUsername(input.username)
+  const limitKeys = loginLimitKeys(ctx, username ?? input.username, input.ip)
   // An outage is not a failed guess: the attempt counted up front is given back (best effort).
   const giveAttemptBack = () => releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
   // The attempt is counted as failed up front, so parallel guesses meet the limit too. The user is
   // read at the same moment: one wait instead of two, at the price of a wasted read when limited.
   const [reserved, found] = await Promise.allSettled([
     withRedis(() => reserveLoginAttempt(ctx, limitKeys)),
-    withPostgres(() => findUserByUsername(ctx.db, input.username)),
+    username === undefined ? undefined : withPostgres(() => findUserByUsername(ctx.db, username)),
   ])
   if (reserved.status === 'rejected') {
     const error = reserved.reason

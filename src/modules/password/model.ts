@@ -1,8 +1,8 @@
 // Request and response schemas for changing one's own password.
 
 import { t } from 'elysia'
+import { PASSWORD_MAX_LENGTH } from '../../lib/limits'
 import { NewPassword } from '../users/model'
-import { PASSWORD_MAX_LENGTH } from '../users/password'
 
 export const PasswordChangeBody = t.Object(
   {

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
+import { normalizeUsername } from '../../lib/limits'
 import { actorEventFields } from '../auth/client'
 import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
@@ -42,7 +43,7 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   const userId = session.userId
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
   // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
-  const limitKeys = loginLimitKeys(ctx, session.username, ip)
+  const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, ip)
   await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
   let user: { passwordHash: string; disabled: boolean } | undefined
   let passwordOk = false

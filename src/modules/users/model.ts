@@ -1,16 +1,21 @@
 // Request and response schemas for user routes; the single source of their types and their docs.
 
 import { t } from 'elysia'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password'
-
-export const USERNAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$'
+import {
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  USERNAME_MAX_LENGTH,
+  USERNAME_MIN_LENGTH,
+  USERNAME_PATTERN,
+  USERNAME_RULE,
+} from '../../lib/limits'
 
 export const Username = t.String({
-  minLength: 3,
-  maxLength: 32,
+  minLength: USERNAME_MIN_LENGTH,
+  maxLength: USERNAME_MAX_LENGTH,
   pattern: USERNAME_PATTERN,
-  description: '3-32 letters, digits, dots, dashes or underscores, starting with a letter or digit. Case-insensitive.',
-  error: 'username must be 3-32 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+  description: `${USERNAME_RULE}. Case-insensitive.`,
+  error: `username must be ${USERNAME_RULE}`,
   examples: ['alice'],
 })
 

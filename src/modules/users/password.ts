@@ -8,10 +8,6 @@ const ARGON2ID = 2
 /** OWASP Password Storage Cheat Sheet: argon2id, 19 MiB, t=2, p=1. */
 export const ARGON2_PARAMS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
 
-export const PASSWORD_MIN_LENGTH = 8
-/** Bounded so a login cannot make the server hash megabytes; 256 is far past any passphrase. */
-export const PASSWORD_MAX_LENGTH = 256
-
 export function hashPassword(password: string): Promise<string> {
   return hash(password, ARGON2_PARAMS)
 }

@@ -6,6 +6,7 @@ import type { AppContext } from '../../context'
 import type { Db, Tx } from '../../db/client'
 import { grants, permissions as permissionsTable, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
+import { normalizeUsername } from '../../lib/limits'
 import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { hasPermission, isPermission, PERMISSION_NAMES, PERMISSIONS, type Permission } from '../permissions/catalogue'
@@ -21,8 +22,6 @@ export interface UserWithPermissions {
 }
 
 export type { Actor } from '../auth/client'
-
-const byName = (username: string) => sql`lower(${users.username}) = lower(${username})`
 
 /**
  * The query every login runs, prepared once per database handle: drizzle then skips building the
@@ -43,7 +42,7 @@ function loginQueries(db: Db) {
       })
       .from(users)
       .leftJoin(grants, eq(grants.userId, users.id))
-      .where(sql`lower(${users.username}) = lower(${sql.placeholder('username')})`)
+      .where(sql`lower(${users.username}) = ${sql.placeholder('username')}`)
       .groupBy(users.id)
       .prepare('tessera_find_user'),
   }
@@ -60,7 +59,7 @@ function queriesFor(db: Db) {
   return queries
 }
 
-/** Loads a user and their permissions by case-insensitive username, in one query. */
+/** Loads a user and their permissions by normalised username (normalizeUsername), in one query. */
 export async function findUserByUsername(db: Db, username: string): Promise<UserWithPermissions | undefined> {
   const [row] = await queriesFor(db).findUser.execute({ username })
   return row
@@ -150,11 +149,15 @@ export async function changePermission(
       // Stepping down as superuser: every superuser first, in the order disable and delete use.
       if (mode === 'revoke' && permission === 'superuser') await lockSuperusers(tx)
       // Row lock: concurrent changes to one user serialise, so versions follow commit order.
-      const [target] = await tx
-        .select({ id: users.id, username: users.username })
-        .from(users)
-        .where(byName(change.username))
-        .for('update')
+      const username = normalizeUsername(change.username)
+      const [target] =
+        username === undefined
+          ? []
+          : await tx
+              .select({ id: users.id, username: users.username })
+              .from(users)
+              .where(sql`lower(${users.username}) = ${username}`)
+              .for('update')
       if (!target) throw new AppError(404, 'user_not_found', 'No such user.', {}, 'username')
       if (mode === 'revoke') {
         const [protectedTarget] = await tx
@@ -270,11 +273,12 @@ export async function ensureAdmin(ctx: AppContext): Promise<void> {
     .insert(permissionsTable)
     .values(PERMISSION_NAMES.map((name) => ({ name, description: PERMISSIONS[name] })))
     .onConflictDoUpdate({ target: permissionsTable.name, set: { description: sql`excluded.description` } })
-  let admin = await findUserByUsername(db, config.adminUsername)
+  const adminName = normalizeUsername(config.adminUsername) ?? config.adminUsername
+  let admin = await findUserByUsername(db, adminName)
   if (!admin) {
     const passwordHash = await hashPassword(config.adminPassword)
     await db.insert(users).values({ username: config.adminUsername, passwordHash }).onConflictDoNothing()
-    admin = await findUserByUsername(db, config.adminUsername)
+    admin = await findUserByUsername(db, adminName)
     if (!admin) throw new Error('admin user could not be created')
     logger.info('admin user created', { username: config.adminUsername })
   }
