@@ -2,9 +2,9 @@
 // src/index.ts all call createApp and decide for themselves what to do with it.
 
 import { Elysia, ValidationError } from 'elysia'
-import { type AppContext, type AppDeps, createContext } from './context'
-import { AppError, type ErrorBodyType, isPostgresUnavailable, isRedisUnavailable, UnavailableError } from './lib/errors'
-import { assertDeclaredLength, assertSameOrigin, readJsonBody, requestIdFor } from './lib/http'
+import { type AppDeps, createContext } from './context'
+import { AppError, type ErrorBodyType, errorBody, isPostgresUnavailable, UnavailableError } from './lib/errors'
+import { assertDeclaredLength, assertSameOrigin, REQUEST_ID_HEADER, readJsonBody, requestIdFor } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
 import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
@@ -18,48 +18,87 @@ import { permissionRoutes } from './modules/permissions'
 import { sessionRoutes } from './modules/sessions'
 import { userRoutes } from './modules/users'
 
-const REQUEST_ID = 'x-request-id'
-
-function validationDetails(error: ValidationError): { field?: string; message: string } {
+function validationFailure(error: ValidationError): AppError {
   const first = error.all[0] as
     | { path?: string; summary?: string; message?: string; schema?: { error?: unknown } }
     | undefined
   const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') || undefined
   const custom = typeof first?.schema?.error === 'string' ? first.schema.error : undefined
   const message = custom ?? first?.summary ?? first?.message ?? 'Invalid request.'
-  return { field, message: field && !custom ? `${field}: ${message}` : message }
+  const detail = field && !custom ? `${field}: ${message}` : message
+  return new AppError('validation_failed', { params: { detail }, field })
 }
 
-/** Maps anything thrown to the one error shape; unknown errors are logged and stay opaque. */
-function toErrorResponse(ctx: AppContext, code: string | number, error: unknown): AppError {
+/** Maps anything thrown to an AppError; undefined for errors no client caused (logged as such). */
+function toAppError(code: string | number, error: unknown): AppError | undefined {
   if (error instanceof AppError) return error
   // Elysia wraps whatever onParse throws in a ParseError; our parser's own refusals (malformed
   // JSON 400, oversized chunked body 413, form post 415) must keep their status and code.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return error.cause
-  if (error instanceof ValidationError) {
-    const { field, message } = validationDetails(error)
-    return new AppError(422, 'validation_failed', message, {}, field)
-  }
+  if (error instanceof ValidationError) return validationFailure(error)
   switch (code) {
     case 'NOT_FOUND':
-      return new AppError(404, 'not_found', 'No such route.')
+      return new AppError('not_found')
     case 'PARSE':
-      return new AppError(400, 'malformed_body', 'The request body could not be parsed.')
+      return new AppError('malformed_body')
     case 'INVALID_COOKIE_SIGNATURE':
-      return new AppError(400, 'invalid_cookie', 'A cookie could not be read.')
+      return new AppError('invalid_cookie')
   }
-  if (isRedisUnavailable(error)) return new UnavailableError('redis', error)
+  // Queries outside withPostgres (e.g. inside a transaction's callback) still mean 503 when the
+  // database is gone. Redis calls all go through withRedis, which classifies them.
   if (isPostgresUnavailable(error)) return new UnavailableError('postgres', error)
-  ctx.logger.error('unhandled error', {
-    error: describeError(error),
-    stack: errorStack(error),
-  })
-  return new AppError(500, 'internal_error', 'Something went wrong on our side.')
+  return undefined
 }
+
+const INTERNAL_ERROR = new AppError('internal_error')
 
 export function createApp(deps: AppDeps) {
   const ctx = createContext(deps)
   const auth = authPlugin(ctx)
+  const onError = ({
+    code,
+    error,
+    set,
+    request,
+  }: {
+    code: string | number
+    error: unknown
+    set: { status?: number | string; headers: Record<string, unknown> }
+    request: Request
+  }): ErrorBodyType => {
+    const requestId = String(set.headers[REQUEST_ID_HEADER] ?? '')
+    let failure: AppError = INTERNAL_ERROR
+    try {
+      const known = toAppError(code, error)
+      if (known === undefined) {
+        ctx.logger.error('unhandled error', {
+          requestId,
+          method: request.method,
+          path: safePath(request),
+          error: describeError(error),
+          stack: errorStack(error),
+        })
+      } else {
+        failure = known
+        if (failure instanceof UnavailableError) {
+          ctx.logger.warn('dependency unavailable', {
+            requestId,
+            dependency: failure.dependency,
+            error: describeError(failure.cause),
+          })
+        }
+      }
+    } catch {
+      // Whatever the handler itself fails on (a stack overflow, a throwing getter) still gets the
+      // JSON 500 below; the log line is the one thing that might not be written.
+      failure = INTERNAL_ERROR
+    }
+    set.status = failure.status
+    Object.assign(set.headers, failure.headers)
+    set.headers['content-type'] = 'application/json; charset=utf-8'
+    return errorBody(failure, requestId)
+  }
+
   return new Elysia({
     name: 'tessera',
     seed: ctx.id,
@@ -69,7 +108,7 @@ export function createApp(deps: AppDeps) {
     encodeSchema: false,
   })
     .onRequest(({ request, set }) => {
-      set.headers[REQUEST_ID] = requestIdFor(request)
+      set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
       // Nothing an auth service answers should be cached, least of all a Set-Cookie.
       set.headers['cache-control'] = 'no-store'
       set.headers['x-content-type-options'] = 'nosniff'
@@ -84,30 +123,9 @@ export function createApp(deps: AppDeps) {
       if (contentType.startsWith('application/json')) return (await readJsonBody(request)) ?? {}
       if (request.headers.get('content-length') === '0' || request.body === null) return undefined
       // Forms and text are refused outright: it also closes the classic cross-site form POST.
-      throw new AppError(415, 'unsupported_media_type', 'Send the body as application/json.')
+      throw new AppError('unsupported_media_type')
     })
-    .onError(({ code, error, set }) => {
-      const failure = toErrorResponse(ctx, code, error)
-      if (failure instanceof UnavailableError) {
-        ctx.logger.warn('dependency unavailable', {
-          dependency: failure.dependency,
-          error: describeError(failure.cause),
-        })
-      }
-      set.status = failure.status
-      Object.assign(set.headers, failure.headers)
-      set.headers['content-type'] = 'application/json; charset=utf-8'
-      const requestId = String(set.headers[REQUEST_ID] ?? '')
-      const body: ErrorBodyType = {
-        error: {
-          code: failure.code,
-          message: failure.message,
-          requestId,
-          ...(failure.field ? { field: failure.field } : {}),
-        },
-      }
-      return body
-    })
+    .onError(onError)
     .use(docs(ctx.config))
     .use(healthRoutes(ctx))
     .use(permissionRoutes)
@@ -118,6 +136,14 @@ export function createApp(deps: AppDeps) {
     .use(passwordRoutes(ctx, auth))
     .use(adminRoutes(ctx, auth))
     .use(forwardAuthRoutes(ctx))
+}
+
+/** The request's path for a log line: never its query, which may carry anything. */
+function safePath(request: Request): string {
+  const url = request.url
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  const end = url.indexOf('?', start)
+  return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
 }
 
 export type App = ReturnType<typeof createApp>

@@ -1,45 +1,11 @@
 // Reads and validates the environment once, at boot; nothing else in src/ touches process.env.
+// One TypeBox schema is the single source of every setting: its variable, default, bounds and
+// description, and (through Static) the Config type.
 
 import { hostname } from 'node:os'
-import { normalizeUsername, USERNAME_RULE } from './lib/limits'
-
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
-
-export interface Config {
-  readonly nodeEnv: string
-  readonly production: boolean
-  readonly port: number
-  readonly host: string
-  readonly databaseUrl: string
-  readonly redisUrl: string
-  readonly redisKeyPrefix: string
-  readonly adminUsername: string
-  readonly adminPassword: string
-  /** True when ADMIN_PASSWORD was not set and the development default is in use. */
-  readonly adminPasswordIsDefault: boolean
-  readonly sessionIdleTimeoutMs: number
-  readonly sessionAbsoluteTimeoutMs: number
-  /** How often, at most, a session's last-seen time and idle TTL are written back to Redis. */
-  readonly sessionTouchIntervalMs: number
-  readonly sessionMaxPerUser: number
-  readonly sessionCacheSize: number
-  readonly cookieName: string
-  readonly cookieSecure: boolean
-  readonly trustedOrigins: readonly string[]
-  readonly trustProxy: boolean
-  readonly logLevel: LogLevel
-  readonly eventStreamMaxLen: number
-  readonly loginMaxFailuresPerAccount: number
-  readonly loginMaxFailuresPerIp: number
-  readonly loginFailureWindowMs: number
-  readonly instanceId: string
-  /** Consumer name in the audit group; stable names let a restarted consumer replay its own backlog. */
-  readonly auditConsumerName: string
-  /** Entries pending this long with a silent audit consumer are taken over by another. */
-  readonly auditClaimIdleMs: number
-  /** Port on which `bun run audit` serves its /metrics; 0 serves none. */
-  readonly auditMetricsPort: number
-}
+import { type Static, Type as T, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { normalizeUsername, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_RULE } from './lib/limits'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -47,13 +13,204 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>
 
-const DURATION_UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
+/** How a variable's text becomes a value. */
+type Parse = 'string' | 'url' | 'int' | 'bool' | 'duration' | 'origins'
+
+interface EnvOptions {
+  /** The environment variable. */
+  env: string
+  parse: Parse
+  /** The value when unset, in the variable's own notation (so docs can quote it). */
+  default?: string
+  /** What a valid value looks like, for the error when one is not. */
+  hint?: string
+  description: string
 }
+
+const DEFAULT_NAME = `${hostname()}-${process.pid}`
+
+const str = (options: Omit<EnvOptions, 'parse'>, schema: Parameters<typeof T.String>[0] = {}) =>
+  T.String({ ...schema, ...options, parse: 'string' })
+const int = (options: Omit<EnvOptions, 'parse'>, minimum: number, maximum: number) =>
+  T.Integer({
+    ...options,
+    minimum,
+    maximum,
+    parse: 'int',
+    hint: `expected a whole number from ${minimum} to ${maximum}`,
+  })
+const url = (options: Omit<EnvOptions, 'parse'>, protocols: string) =>
+  T.String({ ...options, pattern: `^(${protocols})://`, parse: 'url' })
+const bool = (options: Omit<EnvOptions, 'parse'>) => T.Boolean({ ...options, parse: 'bool' })
+/** Milliseconds, written as `90s`, `30m`, `12h`, `7d`, `1h30m` or bare seconds. */
+const duration = (options: Omit<EnvOptions, 'parse'>, minimumMs: number) =>
+  T.Integer({ ...options, minimum: minimumMs, parse: 'duration', hint: `must be at least ${minimumMs / 1000}s` })
+/** A setting computed from others: no variable of its own. */
+const derived = <S extends TSchema>(schema: S) => schema
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
+
+export const ConfigSchema = T.Object({
+  nodeEnv: str({ env: 'NODE_ENV', default: 'development', description: '`production` enables the strict checks.' }),
+  production: derived(T.Boolean({ description: 'NODE_ENV is production.' })),
+  port: int({ env: 'PORT', default: '3000', description: 'HTTP port.' }, 0, 65535),
+  host: str({ env: 'HOST', default: '0.0.0.0', description: 'Address to listen on.' }, { minLength: 1 }),
+  databaseUrl: url(
+    {
+      env: 'DATABASE_URL',
+      default: 'postgres://postgres@127.0.0.1:5432/tessera',
+      hint: 'expected a postgres:// URL',
+      description: 'PostgreSQL; the database is created if missing.',
+    },
+    'postgres|postgresql',
+  ),
+  redisUrl: url(
+    {
+      env: 'REDIS_URL',
+      default: 'redis://127.0.0.1:6379/0',
+      hint: 'expected a redis:// or rediss:// URL',
+      description: 'Redis 7 or newer.',
+    },
+    'redis|rediss',
+  ),
+  redisKeyPrefix: str(
+    {
+      env: 'REDIS_KEY_PREFIX',
+      default: 'tessera:',
+      hint: 'must be 1 to 64 letters, digits or : _ . -',
+      description: 'Prefix of every Redis key.',
+    },
+    // No glob characters: the prefix is used in SCAN patterns.
+    { pattern: '^[A-Za-z0-9:_.-]{1,64}$' },
+  ),
+  adminUsername: str({
+    env: 'ADMIN_USERNAME',
+    default: 'admin',
+    hint: `must be ${USERNAME_RULE}`,
+    description: 'The superuser seeded on a database that has none.',
+  }),
+  adminPassword: str({
+    env: 'ADMIN_PASSWORD',
+    hint: `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
+    description: 'Its password; required in production (the development default is `admin`).',
+  }),
+  adminPasswordIsDefault: derived(T.Boolean({ description: 'ADMIN_PASSWORD was not set.' })),
+  sessionIdleTimeoutMs: duration(
+    { env: 'SESSION_IDLE_TIMEOUT', default: '30m', description: 'A session unused this long ends.' },
+    10_000,
+  ),
+  sessionAbsoluteTimeoutMs: duration(
+    { env: 'SESSION_ABSOLUTE_TIMEOUT', default: '12h', description: 'A session ends this long after login.' },
+    10_000,
+  ),
+  sessionTouchIntervalMs: derived(
+    T.Integer({ description: 'How often, at most, last-seen and the idle TTL are written back to Redis.' }),
+  ),
+  sessionMaxPerUser: int(
+    { env: 'SESSION_MAX_PER_USER', default: '50', description: 'Past it, a login ends the oldest session.' },
+    1,
+    10_000,
+  ),
+  sessionCacheSize: int(
+    { env: 'SESSION_CACHE_SIZE', default: '100000', description: 'Sessions cached per instance; 0 turns it off.' },
+    0,
+    10_000_000,
+  ),
+  cookieName: str(
+    {
+      env: 'COOKIE_NAME',
+      default: 'sid',
+      hint: 'must be 1 to 32 letters, digits, dashes or underscores',
+      description: 'Session cookie name; `__Host-` is prefixed when COOKIE_SECURE is on.',
+    },
+    { pattern: '^(__Host-)?[A-Za-z0-9_-]{1,32}$' },
+  ),
+  cookieSecure: bool({
+    env: 'COOKIE_SECURE',
+    default: 'true',
+    description: 'Secure cookie with the `__Host-` prefix; false only for plain-http development.',
+  }),
+  trustedOrigins: T.Array(T.String(), {
+    env: 'TRUSTED_ORIGINS',
+    parse: 'origins',
+    default: '',
+    description: 'Other origins allowed to send cookie-authenticated state changes, comma-separated.',
+  }),
+  trustProxy: bool({
+    env: 'TRUST_PROXY',
+    default: 'false',
+    description: 'Take the client address from the last X-Forwarded-For hop.',
+  }),
+  logLevel: T.Union(
+    LOG_LEVELS.map((level) => T.Literal(level)),
+    {
+      env: 'LOG_LEVEL',
+      parse: 'string',
+      hint: `expected one of ${LOG_LEVELS.join(', ')}`,
+      description: '`info` in production, `debug` otherwise.',
+    },
+  ),
+  eventStreamMaxLen: int(
+    {
+      env: 'EVENT_STREAM_MAXLEN',
+      default: '1000000',
+      description: 'Approximate length the event stream is trimmed to.',
+    },
+    1000,
+    1_000_000_000,
+  ),
+  loginMaxFailuresPerAccount: int(
+    {
+      env: 'LOGIN_MAX_FAILURES_PER_ACCOUNT',
+      default: '10',
+      description: 'Failed logins per account and client address per window (ten times this across all clients).',
+    },
+    1,
+    1_000_000,
+  ),
+  loginMaxFailuresPerIp: int(
+    { env: 'LOGIN_MAX_FAILURES_PER_IP', default: '100', description: 'Failed logins per client address per window.' },
+    1,
+    1_000_000,
+  ),
+  loginFailureWindowMs: duration(
+    { env: 'LOGIN_FAILURE_WINDOW', default: '15m', description: 'The window of the login limits.' },
+    1000,
+  ),
+  instanceId: str(
+    {
+      env: 'INSTANCE_ID',
+      default: DEFAULT_NAME,
+      description: 'Names this instance in events; host and pid by default.',
+    },
+    { minLength: 1, maxLength: 128 },
+  ),
+  auditConsumerName: str(
+    {
+      env: 'AUDIT_CONSUMER_NAME',
+      default: DEFAULT_NAME,
+      description: 'Consumer name in the audit group; a stable name lets a restarted consumer replay its own backlog.',
+    },
+    { minLength: 1, maxLength: 128 },
+  ),
+  auditClaimIdleMs: duration(
+    {
+      env: 'AUDIT_CLAIM_IDLE',
+      default: '30s',
+      description: 'Entries pending this long with a silent audit consumer are taken over by another.',
+    },
+    100,
+  ),
+  auditMetricsPort: int(
+    { env: 'AUDIT_METRICS_PORT', default: '0', description: 'Port of the audit consumer’s /metrics; 0 serves none.' },
+    0,
+    65535,
+  ),
+})
+
+export type Config = Readonly<Static<typeof ConfigSchema>>
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 /** Parses `90s`, `30m`, `12h`, `7d`, `1h30m` or a bare number of seconds into milliseconds. */
 export function parseDuration(text: string): number | undefined {
@@ -64,136 +221,109 @@ export function parseDuration(text: string): number | undefined {
   return parts.reduce((total, [, n, unit]) => total + Number(n) * (DURATION_UNITS[unit as string] ?? 0), 0)
 }
 
-function reader(env: Env) {
+/** `https://app.example/` as the origin `https://app.example`; undefined for anything that is not one. */
+function parseOrigin(text: string): string | undefined {
+  try {
+    const url = new URL(text)
+    return url.origin !== 'null' && url.origin === text.replace(/\/$/, '') ? url.origin : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function parseText(parse: Parse, text: string): { value: unknown } | { why: string } {
+  switch (parse) {
+    case 'string':
+      return { value: text }
+    case 'url':
+      return URL.canParse(text) ? { value: text } : { why: 'is not a valid URL' }
+    case 'int':
+      return /^\d+$/.test(text) ? { value: Number(text) } : { why: `expected a whole number, got "${text}"` }
+    case 'bool': {
+      const word = text.toLowerCase()
+      if (['true', '1', 'yes', 'on'].includes(word)) return { value: true }
+      if (['false', '0', 'no', 'off'].includes(word)) return { value: false }
+      return { why: `expected true or false, got "${text}"` }
+    }
+    case 'duration': {
+      const ms = parseDuration(text)
+      return ms === undefined ? { why: `expected a duration such as 30m, 12h or 7d, got "${text}"` } : { value: ms }
+    }
+    case 'origins': {
+      const origins: string[] = []
+      for (const item of text.split(',').map((o) => o.trim())) {
+        if (!item) continue
+        const origin = parseOrigin(item)
+        if (!origin) return { why: `"${item}" is not an origin such as https://app.example.com` }
+        origins.push(origin)
+      }
+      return { value: origins }
+    }
+  }
+}
+
+/** Every setting that reads a variable, with its options: for the loader, and for generated docs. */
+export function configVariables(): (EnvOptions & { key: string; schema: TSchema })[] {
+  return Object.entries(ConfigSchema.properties)
+    .filter(([, schema]) => typeof (schema as Partial<EnvOptions>).env === 'string')
+    .map(([key, schema]) => ({ ...(schema as unknown as EnvOptions), key, schema }))
+}
+
+/** Parses the environment into a frozen Config, throwing a ConfigError that names the variable. */
+export function loadConfig(env: Env): Config {
   const fail = (name: string, why: string): never => {
     throw new ConfigError(`${name}: ${why}`)
   }
   const raw = (name: string) => {
-    const value = env[name]
-    return value === undefined || value.trim() === '' ? undefined : value.trim()
+    const value = env[name]?.trim()
+    return value === undefined || value === '' ? undefined : value
   }
-  return {
-    fail,
-    raw,
-    string: (name: string, fallback: string) => raw(name) ?? fallback,
-    int(name: string, fallback: number, min: number, max: number) {
-      const value = raw(name)
-      if (value === undefined) return fallback
-      if (!/^\d+$/.test(value)) return fail(name, `expected a whole number, got "${value}"`)
-      const n = Number(value)
-      if (n < min || n > max) return fail(name, `expected a number from ${min} to ${max}, got ${n}`)
-      return n
-    },
-    bool(name: string, fallback: boolean) {
-      const value = raw(name)?.toLowerCase()
-      if (value === undefined) return fallback
-      if (['true', '1', 'yes', 'on'].includes(value)) return true
-      if (['false', '0', 'no', 'off'].includes(value)) return false
-      return fail(name, `expected true or false, got "${value}"`)
-    },
-    duration(name: string, fallback: string, minMs: number) {
-      const value = raw(name) ?? fallback
-      const ms = parseDuration(value)
-      if (ms === undefined) return fail(name, `expected a duration such as 30m, 12h or 7d, got "${value}"`)
-      if (ms < minMs) return fail(name, `must be at least ${minMs / 1000}s, got "${value}"`)
-      return ms
-    },
-    url(name: string, fallback: string, protocols: string[]) {
-      const value = raw(name) ?? fallback
-      let url: URL
-      try {
-        url = new URL(value)
-      } catch {
-        return fail(name, 'is not a valid URL')
-      }
-      if (!protocols.includes(url.protocol)) return fail(name, `expected a ${protocols.join(' or ')} URL`)
-      return value
-    },
-  }
-}
-
-const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent']
-
-/** Parses the environment into a frozen Config, throwing a ConfigError that names the variable. */
-export function loadConfig(env: Env): Config {
-  const r = reader(env)
-  const nodeEnv = r.string('NODE_ENV', 'development')
-  const production = nodeEnv === 'production'
-
-  const adminPasswordRaw = r.raw('ADMIN_PASSWORD')
-  if (production && adminPasswordRaw === undefined) r.fail('ADMIN_PASSWORD', 'is required when NODE_ENV=production')
-  if (adminPasswordRaw !== undefined && (adminPasswordRaw.length < 8 || adminPasswordRaw.length > 256)) {
-    if (production || adminPasswordRaw !== 'admin') r.fail('ADMIN_PASSWORD', 'must be 8 to 256 characters')
+  const production = (raw('NODE_ENV') ?? 'development') === 'production'
+  const values: Record<string, unknown> = {}
+  for (const variable of configVariables()) {
+    let text = raw(variable.env) ?? variable.default
+    if (variable.key === 'logLevel') text = (text ?? (production ? 'info' : 'debug')).toLowerCase()
+    if (text === undefined) continue
+    const parsed = parseText(variable.parse, text)
+    if ('why' in parsed) fail(variable.env, parsed.why)
+    const { value } = parsed as { value: unknown }
+    if (!Value.Check(variable.schema, value)) fail(variable.env, variable.hint ?? `"${text}" is not valid`)
+    values[variable.key] = value
   }
 
-  const adminUsername = r.string('ADMIN_USERNAME', 'admin')
-  if (normalizeUsername(adminUsername) === undefined) r.fail('ADMIN_USERNAME', `must be ${USERNAME_RULE}`)
+  const adminPassword = raw('ADMIN_PASSWORD')
+  if (production && adminPassword === undefined) fail('ADMIN_PASSWORD', 'is required when NODE_ENV=production')
+  const passwordOk =
+    adminPassword === undefined ||
+    (adminPassword.length >= PASSWORD_MIN_LENGTH && adminPassword.length <= PASSWORD_MAX_LENGTH) ||
+    // The development default may be set explicitly, outside production.
+    (!production && adminPassword === 'admin')
+  if (!passwordOk) fail('ADMIN_PASSWORD', `must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
+  if (normalizeUsername(values.adminUsername as string) === undefined)
+    fail('ADMIN_USERNAME', `must be ${USERNAME_RULE}`)
 
-  const idle = r.duration('SESSION_IDLE_TIMEOUT', '30m', 10_000)
-  const absolute = r.duration('SESSION_ABSOLUTE_TIMEOUT', '12h', 10_000)
-  if (absolute < idle) r.fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
-
-  const cookieSecure = r.bool('COOKIE_SECURE', true)
-  const cookieBase = r.string('COOKIE_NAME', 'sid')
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(cookieBase.replace(/^__Host-/, ''))) {
-    r.fail('COOKIE_NAME', 'must be 1 to 32 letters, digits, dashes or underscores')
+  const idle = values.sessionIdleTimeoutMs as number
+  if ((values.sessionAbsoluteTimeoutMs as number) < idle) {
+    fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
   }
   // The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only and Path=/,
   // so a subdomain or a plain-http page cannot plant or overwrite it.
-  const bare = cookieBase.replace(/^__Host-/, '')
-  const cookieName = cookieSecure ? `__Host-${bare}` : bare
+  const bareCookieName = (values.cookieName as string).replace(/^__Host-/, '')
 
-  const trustedOrigins = (r.raw('TRUSTED_ORIGINS') ?? '')
-    .split(',')
-    .map((o) => o.trim())
-    .filter(Boolean)
-    .map((o) => {
-      try {
-        const url = new URL(o)
-        if (url.origin === 'null' || url.origin !== o.replace(/\/$/, '')) throw new Error()
-        return url.origin
-      } catch {
-        return r.fail('TRUSTED_ORIGINS', `"${o}" is not an origin such as https://app.example.com`)
-      }
-    })
-
-  const prefix = r.string('REDIS_KEY_PREFIX', 'tessera:')
-  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
-    r.fail('REDIS_KEY_PREFIX', 'must be 1 to 64 letters, digits or : _ . -')
-  }
-
-  const logLevel = (r.raw('LOG_LEVEL') ?? (production ? 'info' : 'debug')).toLowerCase()
-  if (!LOG_LEVELS.includes(logLevel as LogLevel)) r.fail('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}`)
-
-  const host = r.string('HOST', '0.0.0.0')
-  return Object.freeze({
-    nodeEnv,
+  const config = {
+    ...values,
     production,
-    port: r.int('PORT', 3000, 0, 65535),
-    host,
-    databaseUrl: r.url('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/tessera', ['postgres:', 'postgresql:']),
-    redisUrl: r.url('REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
-    redisKeyPrefix: prefix,
-    adminUsername,
-    adminPassword: adminPasswordRaw ?? 'admin',
-    adminPasswordIsDefault: adminPasswordRaw === undefined,
-    sessionIdleTimeoutMs: idle,
-    sessionAbsoluteTimeoutMs: absolute,
+    adminPassword: adminPassword ?? 'admin',
+    adminPasswordIsDefault: adminPassword === undefined,
     sessionTouchIntervalMs: Math.min(5_000, Math.floor(idle / 10)),
-    sessionMaxPerUser: r.int('SESSION_MAX_PER_USER', 50, 1, 10_000),
-    sessionCacheSize: r.int('SESSION_CACHE_SIZE', 100_000, 0, 10_000_000),
-    cookieName,
-    cookieSecure,
-    trustedOrigins: Object.freeze(trustedOrigins),
-    trustProxy: r.bool('TRUST_PROXY', false),
-    logLevel: logLevel as LogLevel,
-    eventStreamMaxLen: r.int('EVENT_STREAM_MAXLEN', 1_000_000, 1000, 1_000_000_000),
-    loginMaxFailuresPerAccount: r.int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 10, 1, 1_000_000),
-    loginMaxFailuresPerIp: r.int('LOGIN_MAX_FAILURES_PER_IP', 100, 1, 1_000_000),
-    loginFailureWindowMs: r.duration('LOGIN_FAILURE_WINDOW', '15m', 1000),
-    instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`),
-    auditConsumerName: r.string('AUDIT_CONSUMER_NAME', `${hostname()}-${process.pid}`),
-    auditClaimIdleMs: r.duration('AUDIT_CLAIM_IDLE', '30s', 100),
-    auditMetricsPort: r.int('AUDIT_METRICS_PORT', 0, 0, 65535),
-  })
+    cookieName: values.cookieSecure ? `__Host-${bareCookieName}` : bareCookieName,
+    trustedOrigins: Object.freeze(values.trustedOrigins as string[]),
+  }
+  if (!Value.Check(ConfigSchema, config)) {
+    const first = Value.Errors(ConfigSchema, config).First()
+    throw new ConfigError(`configuration: ${first?.path} ${first?.message}`)
+  }
+  return Object.freeze(config) as Config
 }
+
+export type LogLevel = (typeof LOG_LEVELS)[number]

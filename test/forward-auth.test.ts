@@ -79,8 +79,8 @@ describe('/auth/verify', () => {
     expect(response.headers.get('x-user-permissions')?.split(',').sort()).toEqual([...PERMISSION_NAMES].sort())
   })
 
-  test('400 for an unknown permission name: a gateway typo fails loudly', async () => {
-    await expectError(await verify('GET', alice, '?permission=user:raed'), 400, 'unknown_permission')
+  test('422 for an unknown permission name: a gateway typo fails loudly', async () => {
+    await expectError(await verify('GET', alice, '?permission=user:raed'), 422, 'unknown_permission')
   })
 
   test.each(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])('answers %s', async (method) => {
@@ -116,7 +116,7 @@ describe('/auth/verify', () => {
     expect(ok.headers.get('x-user-name')).toBe('alice')
     await expectEmpty(await envoy(alice, 'user:manage'), 403)
     await expectEmpty(await envoy(undefined, 'user:read'), 401)
-    await expectError(await envoy(alice, 'nonsense'), 400, 'unknown_permission')
+    await expectError(await envoy(alice, 'nonsense'), 422, 'unknown_permission')
   })
 
   test('query and header requirements add up; neither can loosen the other', async () => {

@@ -1,6 +1,9 @@
 // Request-level helpers: client address, request ids, CSRF origin checks and bounded JSON bodies.
 
 import { AppError } from './errors'
+import { BODY_LIMIT_BYTES } from './limits'
+
+export { BODY_LIMIT_BYTES } from './limits'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
@@ -8,11 +11,12 @@ export function isSafeMethod(method: string): boolean {
   return SAFE_METHODS.has(method)
 }
 
+export const REQUEST_ID_HEADER = 'x-request-id'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 
 /** Reuses a sane incoming X-Request-Id (a gateway's), else makes one. */
 export function requestIdFor(request: Request): string {
-  const incoming = request.headers.get('x-request-id')
+  const incoming = request.headers.get(REQUEST_ID_HEADER)
   return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
 }
 
@@ -42,18 +46,15 @@ export function assertSameOrigin(request: Request, trustedOrigins: readonly stri
   const origin = request.headers.get('origin')
   if (origin !== null) {
     if (origin === new URL(request.url).origin || trustedOrigins.includes(origin)) return
-    throw new AppError(403, 'cross_origin_request', 'Cross-origin requests are not allowed; check TRUSTED_ORIGINS.')
+    throw new AppError('cross_origin_request')
   }
   const site = request.headers.get('sec-fetch-site')
   if (site !== null && site !== 'same-origin' && site !== 'none') {
-    throw new AppError(403, 'cross_origin_request', 'Cross-origin requests are not allowed; check TRUSTED_ORIGINS.')
+    throw new AppError('cross_origin_request')
   }
 }
 
-export const BODY_LIMIT_BYTES = 64 * 1024
-
-export const payloadTooLarge = () =>
-  new AppError(413, 'payload_too_large', `Request bodies are limited to ${BODY_LIMIT_BYTES / 1024} KiB.`)
+export const payloadTooLarge = () => new AppError('payload_too_large')
 
 /** Rejects bodies whose declared length is over the limit before anything reads them. */
 export function assertDeclaredLength(request: Request): void {
@@ -82,6 +83,6 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   try {
     return JSON.parse(text)
   } catch {
-    throw new AppError(400, 'malformed_json', 'The request body is not valid JSON.')
+    throw new AppError('malformed_json')
   }
 }

@@ -21,3 +21,6 @@ export function normalizeUsername(input: string): string | undefined {
 export const PASSWORD_MIN_LENGTH = 8
 /** Bounded so a login cannot make the server hash megabytes; 256 is far past any passphrase. */
 export const PASSWORD_MAX_LENGTH = 256
+
+/** Request bodies: far above any body Tessera accepts, far below what would cost it memory. */
+export const BODY_LIMIT_BYTES = 64 * 1024

@@ -4,38 +4,16 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth'
 import type { authPlugin } from '../auth/plugin'
 import { AdminUser, UserDeleted, UserIdParams, UserListQuery, UserPage, UserStatusChanged } from './model'
 import { deleteUser, getUser, listUsers, setUserDisabled } from './service'
 import { adminSessionRoutes } from './sessions'
 
-type Server = Parameters<typeof clientFacts>[2]
-
 export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
-  const actorOf = (session: { userId: number }, request: Request, server: Server) => ({
-    id: session.userId,
-    ...clientFacts(ctx, request, server),
-  })
-  const setDisabled =
-    (disabled: boolean) =>
-    ({
-      params,
-      session,
-      request,
-      server,
-    }: {
-      params: { id: number }
-      session: { userId: number }
-      request: Request
-      server: Server
-    }) =>
-      setUserDisabled(ctx, { userId: params.id, disabled, actor: actorOf(session, request, server) })
-
   return new Elysia({ name: 'tessera.routes.admin', seed: ctx.id, tags: ['admin'] })
     .use(auth)
     .get('/admin/users', ({ query }) => listUsers(ctx, query), {
-      permission: 'user:read',
+      auth: 'user:read',
       query: UserListQuery,
       response: { 200: UserPage, ...errors(401, 403, 422) },
       detail: {
@@ -45,41 +23,44 @@ export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
       },
     })
     .get('/admin/users/:id', ({ params }) => getUser(ctx, params.id), {
-      permission: 'user:read',
+      auth: 'user:read',
       params: UserIdParams,
       response: { 200: AdminUser, ...errors(401, 403, 404, 422) },
       detail: { summary: 'Read a user', description: 'Needs user:read. The account and its permissions.' },
     })
-    .post('/admin/users/:id/disable', setDisabled(true), {
-      permission: 'user:manage',
-      params: UserIdParams,
-      response: { 200: UserStatusChanged, ...errors(401, 403, 404, 409, 422) },
-      detail: {
-        summary: 'Disable a user',
-        description:
-          'Needs user:manage. The user can no longer log in, and every session of theirs ends at once on every instance (outbox row in the same transaction, relayed before the answer). A superuser can be disabled only by itself, and never the last one (409).',
-      },
-    })
-    .post('/admin/users/:id/enable', setDisabled(false), {
-      permission: 'user:manage',
-      params: UserIdParams,
-      response: { 200: UserStatusChanged, ...errors(401, 403, 404, 422) },
-      detail: { summary: 'Enable a user', description: 'Needs user:manage. The user can log in again.' },
-    })
-    .delete(
-      '/admin/users/:id',
-      ({ params, session, request, server }) =>
-        deleteUser(ctx, { userId: params.id, actor: actorOf(session, request, server) }),
+    .post(
+      '/admin/users/:id/disable',
+      ({ params, actor }) => setUserDisabled(ctx, { userId: params.id, disabled: true, actor }),
       {
-        permission: 'user:manage',
+        auth: 'user:manage',
         params: UserIdParams,
-        response: { 200: UserDeleted, ...errors(401, 403, 404, 409, 422) },
+        response: { 200: UserStatusChanged, ...errors(401, 403, 404, 409, 422) },
         detail: {
-          summary: 'Delete a user',
+          summary: 'Disable a user',
           description:
-            'Needs user:manage. Deletes the account and its grants and ends every session of theirs at once. A superuser can be deleted only by itself, and never the last one (409).',
+            'Needs user:manage. The user can no longer log in, and every session of theirs ends at once on every instance (outbox row in the same transaction, relayed before the answer). A superuser can be disabled only by itself, and never the last one (409).',
         },
       },
     )
+    .post(
+      '/admin/users/:id/enable',
+      ({ params, actor }) => setUserDisabled(ctx, { userId: params.id, disabled: false, actor }),
+      {
+        auth: 'user:manage',
+        params: UserIdParams,
+        response: { 200: UserStatusChanged, ...errors(401, 403, 404, 422) },
+        detail: { summary: 'Enable a user', description: 'Needs user:manage. The user can log in again.' },
+      },
+    )
+    .delete('/admin/users/:id', ({ params, actor }) => deleteUser(ctx, { userId: params.id, actor }), {
+      auth: 'user:manage',
+      params: UserIdParams,
+      response: { 200: UserDeleted, ...errors(401, 403, 404, 409, 422) },
+      detail: {
+        summary: 'Delete a user',
+        description:
+          'Needs user:manage. Deletes the account and its grants and ends every session of theirs at once. A superuser can be deleted only by itself, and never the last one (409).',
+      },
+    })
     .use(adminSessionRoutes(ctx, auth))
 }

@@ -19,9 +19,7 @@ export interface AdminUserView {
   updatedAt: string
 }
 
-const userNotFound = () => new AppError(404, 'user_not_found', 'No such user.')
-const protectedSuperuser = () =>
-  new AppError(403, 'protected_superuser', 'A superuser can be disabled or deleted only by itself.')
+const userNotFound = () => new AppError('user_not_found')
 
 const userColumns = {
   id: users.id,
@@ -124,7 +122,7 @@ async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boole
   if (!target) throw userNotFound()
   if ((await superusersAmong(tx, [userId])).has(userId)) {
     // The rule of POST /user/unassign, applied to disabling and deleting.
-    if (actor.id !== userId) throw protectedSuperuser()
+    if (actor.id !== userId) throw new AppError('protected_superuser')
     await assertAnotherSuperuser(tx, userId)
   }
   return target
@@ -215,7 +213,7 @@ export async function assertMayManageSessionsOf(ctx: AppContext, actorId: number
     if (actorId === userId) return
     const supers = await superusersAmong(ctx.db, [actorId, userId])
     if (supers.has(userId) && !supers.has(actorId)) {
-      throw new AppError(403, 'protected_superuser', "Only a superuser can see or end a superuser's sessions.")
+      throw new AppError('protected_superuser')
     }
   })
 }

@@ -3,7 +3,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth'
 import { clearSessionCookie } from '../auth/cookie'
 import type { authPlugin } from '../auth/plugin'
 import { SessionList, SessionsEnded } from '../sessions/model'
@@ -22,7 +21,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
         return { sessions: await listSessions(ctx, params.id, session.tokenHash) }
       },
       {
-        permission: 'session:revoke',
+        auth: 'session:revoke',
         params: UserIdParams,
         response: { 200: SessionList, ...errors(401, 403, 404, 422) },
         detail: {
@@ -34,12 +33,12 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     )
     .delete(
       '/admin/users/:id/sessions/:sessionId',
-      async ({ params, session, cookie, request, server }) => {
+      async ({ params, session, actor, cookie }) => {
         await assertMayManageSessionsOf(ctx, session.userId, params.id)
         const { tokenHash } = await endSession(ctx, {
           userId: params.id,
           publicId: params.sessionId,
-          actor: { id: session.userId, ...clientFacts(ctx, request, server) },
+          actor,
           reason: 'ended_by_admin',
         })
         const currentEnded = tokenHash === session.tokenHash
@@ -47,7 +46,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
         return { ended: 1, currentEnded }
       },
       {
-        permission: 'session:revoke',
+        auth: 'session:revoke',
         params: UserSessionParams,
         response: { 200: SessionsEnded, ...errors(401, 403, 404, 422) },
         detail: {
@@ -59,11 +58,11 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     )
     .delete(
       '/admin/users/:id/sessions',
-      async ({ params, session, cookie, request, server }) => {
+      async ({ params, session, actor, cookie }) => {
         await assertMayManageSessionsOf(ctx, session.userId, params.id)
         const ended = await endUserSessions(ctx, {
           userId: params.id,
-          actor: { id: session.userId, ...clientFacts(ctx, request, server) },
+          actor,
           reason: 'ended_by_admin',
         })
         const currentEnded = params.id === session.userId
@@ -71,7 +70,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
         return { ended, currentEnded }
       },
       {
-        permission: 'session:revoke',
+        auth: 'session:revoke',
         params: UserIdParams,
         response: { 200: SessionsEnded, ...errors(401, 403, 404, 422) },
         detail: {
@@ -83,14 +82,14 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     )
     .delete(
       '/admin/sessions',
-      async ({ session, request, server }) =>
+      ({ session, actor }) =>
         endEverySession(ctx, {
-          actor: { id: session.userId, ...clientFacts(ctx, request, server) },
+          actor,
           exceptTokenHash: session.tokenHash,
           reason: 'ended_everywhere_by_admin',
         }),
       {
-        permission: 'superuser',
+        auth: 'superuser',
         response: { 200: EverySessionEnded, ...errors(401, 403) },
         detail: {
           summary: 'End every session of every user',

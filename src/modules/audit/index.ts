@@ -34,7 +34,7 @@ export function auditRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
         }),
       ),
     {
-      permission: 'audit:read',
+      auth: 'audit:read',
       query: t.Object(
         {
           userId: t.Optional(

@@ -29,7 +29,12 @@ export interface AuditPage {
 // The cursor is "<at in ms>.<row id>" of the last row returned: stable under concurrent inserts.
 function parseCursor(cursor: string): { at: Date; id: number } {
   const match = /^(\d{1,16})\.(\d{1,19})$/.exec(cursor)
-  if (!match) throw new AppError(422, 'validation_failed', 'cursor: not a cursor this API returned', {}, 'cursor')
+  if (!match) {
+    throw new AppError('validation_failed', {
+      params: { detail: 'cursor: not a cursor this API returned' },
+      field: 'cursor',
+    })
+  }
   return { at: new Date(Number(match[1])), id: Number(match[2]) }
 }
 

@@ -1,4 +1,5 @@
-// Who is asking, as far as events and listings record it: the client address and user agent.
+// Who is asking, as events and listings record it: the client address and user agent, and the
+// actor (a user id, 0 for nobody) that a change is recorded against.
 
 import type { AppContext } from '../../context'
 import { clientIp } from '../../lib/http'
@@ -7,7 +8,12 @@ import { sanitizeUserAgent } from '../sessions/record'
 /** Elysia's `server` in a handler's context: null when the app is called in-process (tests). */
 export type Server = { requestIP(request: Request): { address: string } | null } | null
 
-export function clientFacts(ctx: AppContext, request: Request, server: Server) {
+export interface ClientFacts {
+  readonly ip: string
+  readonly userAgent: string
+}
+
+export function clientFacts(ctx: AppContext, request: Request, server: Server): ClientFacts {
   return {
     ip: clientIp(request, server?.requestIP(request)?.address, ctx.config.trustProxy),
     userAgent: sanitizeUserAgent(request.headers.get('user-agent')),
@@ -15,10 +21,34 @@ export function clientFacts(ctx: AppContext, request: Request, server: Server) {
 }
 
 /** Who did something, as events record it: a user id (0 for nobody) and where they called from. */
-export interface Actor {
-  id: number
-  ip: string
-  userAgent: string
+export interface Actor extends ClientFacts {
+  readonly id: number
+}
+
+/**
+ * The actor of an authenticated request. Address and user agent are read when first asked for:
+ * most authenticated requests change nothing and never need them.
+ */
+class RequestActor implements Actor {
+  #facts: ClientFacts | undefined
+  constructor(
+    readonly id: number,
+    private readonly read: () => ClientFacts,
+  ) {}
+  private get facts(): ClientFacts {
+    this.#facts ??= this.read()
+    return this.#facts
+  }
+  get ip() {
+    return this.facts.ip
+  }
+  get userAgent() {
+    return this.facts.userAgent
+  }
+}
+
+export function requestActor(ctx: AppContext, id: number, request: Request, server: Server): Actor {
+  return new RequestActor(id, () => clientFacts(ctx, request, server))
 }
 
 /** The fields every event an actor causes carries: instance, actor, subject, address, user agent. */

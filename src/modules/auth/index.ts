@@ -13,8 +13,6 @@ import { clearSessionCookie, setSessionCookie } from './cookie'
 import type { authPlugin } from './plugin'
 import { login, logout } from './service'
 
-export { clientFacts } from './client'
-
 // A cached session answers many /user/me requests; its view is built once per session object (and
 // again only if its permissions are replaced). Answering pre-serialised text as a Response was
 // measured slower: Elysia then copies its headers into it.

@@ -1,98 +1,80 @@
-// The auth plugin: routes declare `{ auth: true }` or `{ permission: 'user:assign' }` and receive
-// `session`; anything else answers 401 (no valid session) or 403 (permission missing).
+// The auth plugin: one macro. Routes declare `{ auth: true }` (a session), `{ auth: 'user:read' }`
+// (a session holding that permission) or `{ auth: { permission } }`, and their handlers receive a
+// typed `session` and `actor`; anything else answers 401 (no valid session) or 403 (permission
+// missing) in the one error shape.
 
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { forbidden, unauthenticated, withRedis } from '../../lib/errors'
+import { AppError, type ErrorBodyType, errorBody, withRedis } from '../../lib/errors'
+import { REQUEST_ID_HEADER } from '../../lib/http'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, type Permission } from '../permissions/catalogue'
-import { appendEvent, type EventInput, type Session } from '../sessions/store'
+import { appendEvent, type Session } from '../sessions/store'
 import { cookieFromHeader } from '../sessions/token'
 import { type Authenticate, createAuthenticator } from './authenticate'
-import { clientFacts, type Server } from './client'
+import { type Actor, clientFacts, requestActor, type Server } from './client'
+
+/** What a route needs: any session, or one holding a permission. */
+export type AuthNeed = true | Permission | { permission?: Permission }
+
+const permissionOf = (need: AuthNeed): Permission | undefined =>
+  need === true ? undefined : typeof need === 'string' ? need : need.permission
 
 /**
- * Authentication runs in `transform`, before body validation, so an anonymous caller learns that it
- * must log in (401) rather than how the body should look (422). The session it finds is kept on the
- * request, so the (synchronous) `resolve` that hands it to the handler costs no second lookup. The
- * token is read straight from the Cookie header: parsing every cookie into Elysia's cookie jar would
- * cost more than the rest of a cached lookup.
+ * The session is looked up in `resolve`, after the request was validated, and the outcome is
+ * returned (`status(401)`) rather than thrown, so OpenAPI, Eden and the handler types see it. The
+ * token is read straight from the Cookie header: parsing every cookie into Elysia's cookie jar
+ * would cost more than the rest of a cached lookup.
  */
 export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx, ctx.sessionCache)) {
-  // The session found for a request rides on the request itself, under a symbol no other code
-  // holds: a WeakMap entry per request cost about 0.4 µs more main-thread CPU over HTTP (4 % of a
-  // cached /user/me, measured A/B with two servers side by side).
-  const SESSION = Symbol('session')
-  type Carrying = Request & { [SESSION]?: Session }
   const cookieName = ctx.config.cookieName
 
-  const sessionFor = (request: Request, fresh = false) =>
-    authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
-
-  const keep = (request: Request, session: Session) => {
-    ;(request as Carrying)[SESSION] = session
-  }
-
-  /** The session `transform` found for this request; only reachable after it succeeded. */
-  const foundSession = (request: Request): Session => {
-    const session = (request as Carrying)[SESSION]
-    if (!session) throw unauthenticated()
-    return session
-  }
-
-  const present = (session: Session | undefined): Session => {
-    if (!session) {
-      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
-      throw unauthenticated()
-    }
-    return session
-  }
-
-  const requireSession = async (request: Request, fresh = false) => present(await sessionFor(request, fresh))
+  const refusal = (set: { headers: Record<string, unknown> }, error: AppError): ErrorBodyType =>
+    errorBody(error, String(set.headers[REQUEST_ID_HEADER] ?? ''))
 
   /** A refused permission is counted and recorded in the event stream: who, what, where. */
-  const deny = async (session: Session, permission: Permission, request: Request, server: Server): Promise<never> => {
+  const recordDenial = (session: Session, permission: Permission, request: Request, server: Server) => {
     ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
-    const event: EventInput = {
-      type: 'access_denied',
-      permission,
-      path: new URL(request.url).pathname.slice(0, 200),
-      instance: ctx.config.instanceId,
-      actorId: session.userId,
-      subjectId: session.userId,
-      sessionHash: session.tokenHash,
-      ...clientFacts(ctx, request, server),
-    }
-    await withRedis(() => appendEvent(ctx.store, event, ctx.now()))
-    throw forbidden(permission)
+    return withRedis(() =>
+      appendEvent(
+        ctx.store,
+        {
+          type: 'access_denied',
+          permission,
+          path: new URL(request.url).pathname.slice(0, 200),
+          instance: ctx.config.instanceId,
+          actorId: session.userId,
+          subjectId: session.userId,
+          sessionHash: session.tokenHash,
+          ...clientFacts(ctx, request, server),
+        },
+        ctx.now(),
+      ),
+    )
   }
 
   return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
-    // Hooks destructure what they read: Elysia infers from the parameters which parts of the
-    // context a route needs, and a whole `context` would make it parse every cookie and the query.
-    auth: {
-      detail: { security: SESSION_SECURITY },
-      // Not async: a cached session is found and kept without a single await. Elysia still awaits
-      // what this returns, which is the pending lookup when Redis must be asked.
-      transform({ request }) {
-        const lookup = sessionFor(request)
-        if (lookup instanceof Promise) return lookup.then((session) => keep(request, present(session)))
-        keep(request, present(lookup))
-      },
-      resolve({ request }) {
-        return { session: foundSession(request) }
-      },
+    auth(need: AuthNeed) {
+      const permission = permissionOf(need)
+      // A permission check skips the local cache, so a revoke made through any instance binds on
+      // the very next request everywhere.
+      const fresh = permission !== undefined
+      return {
+        detail: { security: SESSION_SECURITY },
+        async resolve({ request, server, set, status }) {
+          const session = await authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
+          if (!session) {
+            ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
+            return status(401, refusal(set, new AppError('unauthenticated')))
+          }
+          if (permission !== undefined && !hasPermission(session.permissions, permission)) {
+            await recordDenial(session, permission, request, server)
+            return status(403, refusal(set, new AppError('forbidden', { params: { permission } })))
+          }
+          const actor: Actor = requestActor(ctx, session.userId, request, server)
+          return { session, actor }
+        },
+      }
     },
-    permission: (permission: Permission) => ({
-      detail: { security: SESSION_SECURITY },
-      async transform({ request, server }) {
-        const session = await requireSession(request, true)
-        if (!hasPermission(session.permissions, permission)) await deny(session, permission, request, server)
-        keep(request, session)
-      },
-      resolve({ request }) {
-        return { session: foundSession(request) }
-      },
-    }),
   })
 }

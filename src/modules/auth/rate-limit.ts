@@ -98,8 +98,8 @@ export async function reserveLoginAttempt(ctx: AppContext, keys: LoginLimitKeys)
     [max.account, max.accountIp, max.ip, ctx.config.loginFailureWindowMs],
   )) as number
   if (waitMs <= 0) return
-  throw new AppError(429, 'too_many_attempts', 'Too many failed logins; try again later.', {
-    'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))),
+  throw new AppError('too_many_attempts', {
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
   })
 }
 

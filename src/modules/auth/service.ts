@@ -29,7 +29,7 @@ export interface LoginInput {
   presentedToken: unknown
 }
 
-export const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Invalid username or password.')
+export const invalidCredentials = () => new AppError('invalid_credentials')
 
 export async function login(ctx: AppContext, input: LoginInput): Promise<{ token: string; session: Session }> {
   const { store, config } = ctx

@@ -39,8 +39,9 @@ function requiredPermissions(...lists: (string | null | undefined)[]): Permissio
     .map((name) => name.trim())
     .filter(Boolean)
   for (const name of names) {
-    // A typo in a gateway's config must fail loudly (nginx turns a 400 into a 500), not quietly pass.
-    if (!isPermission(name)) throw new AppError(400, 'unknown_permission', `Unknown permission "${name}".`)
+    // A typo in a gateway's config must fail loudly (nginx turns any answer but 2xx, 401 and 403 into a 500), not quietly pass.
+    if (!isPermission(name))
+      throw new AppError('unknown_permission', { params: { permission: name }, field: 'permission' })
   }
   return names as Permission[]
 }
@@ -51,7 +52,7 @@ function effectivePermissions(held: readonly string[]): string[] {
 }
 
 const DESCRIPTION =
-  'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method; `/auth/verify/<anything>` answers the same (Envoy appends the original path to its `path_prefix`). Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=` or the `X-Tessera-Permission` header (all named are required). Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 400 for an unknown permission name.'
+  'For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz, with any method; `/auth/verify/<anything>` answers the same (Envoy appends the original path to its `path_prefix`). Reads the session cookie of the forwarded request. 200 with `X-User-Id`, `X-User-Name` and `X-User-Permissions` (comma-separated; a superuser is listed with every permission) for a valid session, 401 without one, 403 when the session lacks a permission named in `?permission=` or the `X-Tessera-Permission` header (all named are required). Empty body, no Set-Cookie, no CSRF origin check (the upstream owns its state changes). 422 for an unknown permission name.'
 
 export function forwardAuthRoutes(ctx: AppContext) {
   // Its own authenticator over the same cache: the route must answer 401/403 with an empty body,
@@ -105,7 +106,7 @@ export function forwardAuthRoutes(ctx: AppContext) {
           },
           401: { description: 'No valid session. Empty body.' },
           403: { description: 'Valid session lacking a required permission. Empty body.' },
-          400: { description: 'An unknown permission name.' },
+          422: { description: 'An unknown permission name.' },
           503: { description: 'Redis unreachable: neither allowed nor refused; the gateway should fail closed.' },
         },
       },

@@ -2,9 +2,8 @@
 
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
-import { unauthenticated } from '../../lib/errors'
+import { AppError } from '../../lib/errors'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth'
 import { clearSessionCookie, setSessionCookie } from '../auth/cookie'
 import type { authPlugin } from '../auth/plugin'
 import { PasswordChangeBody, PasswordChanged } from './model'
@@ -14,18 +13,18 @@ export function passwordRoutes(ctx: AppContext, auth: ReturnType<typeof authPlug
   const { config } = ctx
   return new Elysia({ name: 'tessera.routes.password', seed: ctx.id, tags: ['auth'] }).use(auth).post(
     '/user/password',
-    async ({ session, body, cookie, request, server }) => {
+    async ({ session, actor, body, cookie }) => {
       const outcome = await changePassword(ctx, {
         session,
+        actor,
         currentPassword: body.currentPassword,
         newPassword: body.newPassword,
         keepOtherSessions: body.keepOtherSessions ?? false,
-        ...clientFacts(ctx, request, server),
       })
       if (!outcome.token) {
         // The password did change, but this session was ended meanwhile (logout elsewhere, an admin).
         clearSessionCookie(config, cookie)
-        throw unauthenticated()
+        throw new AppError('unauthenticated')
       }
       setSessionCookie(config, cookie, outcome.token)
       return {

@@ -4,9 +4,9 @@
 import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
-import { AppError, unauthenticated, withPostgres, withRedis } from '../../lib/errors'
+import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { normalizeUsername } from '../../lib/limits'
-import { actorEventFields } from '../auth/client'
+import { type Actor, actorEventFields } from '../auth/client'
 import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession } from '../sessions/management'
@@ -18,11 +18,10 @@ import { updateBumpingVersion } from '../users/service'
 
 export interface PasswordChange {
   session: Session
+  actor: Actor
   currentPassword: string
   newPassword: string
   keepOtherSessions: boolean
-  ip: string
-  userAgent: string
 }
 
 export interface PasswordChangeOutcome {
@@ -35,15 +34,14 @@ export interface PasswordChangeOutcome {
 }
 
 /** 403, not 401: the session is fine, and a 401 would make many clients drop it and log out. */
-export const wrongCurrentPassword = () =>
-  new AppError(403, 'wrong_password', 'The current password is wrong.', {}, 'currentPassword')
+export const wrongCurrentPassword = () => new AppError('wrong_password', { field: 'currentPassword' })
 
 export async function changePassword(ctx: AppContext, input: PasswordChange): Promise<PasswordChangeOutcome> {
-  const { session, ip, userAgent } = input
+  const { session } = input
   const userId = session.userId
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
   // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
-  const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, ip)
+  const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, input.actor.ip)
   await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
   let user: { passwordHash: string; disabled: boolean } | undefined
   let passwordOk = false
@@ -55,7 +53,7 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
         .where(eq(users.id, userId)),
     )
     user = rows[0]
-    if (!user || user.disabled) throw unauthenticated()
+    if (!user || user.disabled) throw new AppError('unauthenticated')
     passwordOk = await verifyPassword(user.passwordHash, input.currentPassword)
   } catch (error) {
     // Ended for a reason other than the password: the attempt is given back.
@@ -73,13 +71,13 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   const token = generateToken()
   const newTokenHash = hashToken(token)
   const at = ctx.now()
-  const actor = actorEventFields(ctx, { id: userId, ip, userAgent }, userId)
+  const actor = actorEventFields(ctx, input.actor, userId)
   const outboxIds = await withPostgres(() =>
     ctx.db.transaction(async (tx) => {
       // Compare-and-set on the old hash: of two concurrent changes, the second one fails.
       const version = await updateBumpingVersion(tx, userId, { passwordHash }, eq(users.passwordHash, oldHash))
       if (version === undefined) {
-        throw new AppError(409, 'password_changed_concurrently', 'The password was changed meanwhile; try again.')
+        throw new AppError('password_changed_concurrently')
       }
       const ids: number[] = []
       if (!input.keepOtherSessions) {

@@ -3,7 +3,6 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth'
 import { clearSessionCookie } from '../auth/cookie'
 import type { authPlugin } from '../auth/plugin'
 import { EndAllQuery, SessionIdParams, SessionList, SessionsEnded } from './model'
@@ -28,8 +27,7 @@ export function sessionRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugi
     )
     .delete(
       '/sessions/:id',
-      async ({ session, params, cookie, request, server }) => {
-        const actor = { id: session.userId, ...clientFacts(ctx, request, server) }
+      async ({ session, actor, params, cookie }) => {
         const { tokenHash } = await endSession(ctx, {
           userId: session.userId,
           publicId: params.id,
@@ -53,12 +51,12 @@ export function sessionRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugi
     )
     .delete(
       '/sessions',
-      async ({ session, query, cookie, request, server }) => {
+      async ({ session, actor, query, cookie }) => {
         const all = query.all === true
         const ended = await endUserSessions(ctx, {
           userId: session.userId,
           exceptTokenHash: all ? undefined : session.tokenHash,
-          actor: { id: session.userId, ...clientFacts(ctx, request, server) },
+          actor,
           reason: all ? 'ended_all_by_user' : 'ended_others_by_user',
         })
         if (all) clearSessionCookie(config, cookie)

@@ -35,7 +35,7 @@ export async function listSessions(
   return sessions.map((session) => toSessionView(session, currentTokenHash))
 }
 
-export const sessionNotFound = () => new AppError(404, 'session_not_found', 'No such session.')
+export const sessionNotFound = () => new AppError('session_not_found')
 
 /** Ends one of `userId`'s sessions by public id; 404 when that user has no such session. */
 export async function endSession(

@@ -3,31 +3,12 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth'
+import { clientFacts } from '../auth/client'
 import type { authPlugin } from '../auth/plugin'
 import { Credentials, PermissionChangeBody, PermissionChangeResult, UserCreated } from './model'
 import { changePermission, createUser } from './service'
 
 export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>) {
-  const change = (mode: 'grant' | 'revoke') =>
-    async function handler({
-      body,
-      session,
-      request,
-      server,
-    }: {
-      body: { username: string; permission: string }
-      session: { userId: number }
-      request: Request
-      server: Parameters<typeof clientFacts>[2]
-    }) {
-      return changePermission(
-        ctx,
-        { ...body, actor: { id: session.userId, ...clientFacts(ctx, request, server) } },
-        mode,
-      )
-    }
-
   return new Elysia({ name: 'tessera.routes.users', seed: ctx.id, tags: ['users'] })
     .use(auth)
     .post(
@@ -43,8 +24,8 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
         detail: { summary: 'Register a user', description: 'Creates an account with no permissions.' },
       },
     )
-    .post('/user/assign', change('grant'), {
-      permission: 'user:assign',
+    .post('/user/assign', ({ body, actor }) => changePermission(ctx, { ...body, actor }, 'grant'), {
+      auth: 'user:assign',
       body: PermissionChangeBody,
       response: { 200: PermissionChangeResult, ...errors(401, 403, 404, 413, 415, 422) },
       detail: {
@@ -53,8 +34,8 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
           "Needs user:assign, and the caller must hold the permission it grants (only a superuser grants superuser). The user's live sessions carry the change on their next request; no new login is needed.",
       },
     })
-    .post('/user/unassign', change('revoke'), {
-      permission: 'user:assign',
+    .post('/user/unassign', ({ body, actor }) => changePermission(ctx, { ...body, actor }, 'revoke'), {
+      auth: 'user:assign',
       body: PermissionChangeBody,
       response: { 200: PermissionChangeResult, ...errors(401, 403, 404, 409, 413, 415, 422) },
       detail: {

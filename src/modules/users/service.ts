@@ -79,7 +79,7 @@ export async function createUser(
         .values({ username: input.username, passwordHash })
         .onConflictDoNothing()
         .returning({ id: users.id, username: users.username })
-      if (!user) throw new AppError(409, 'username_taken', 'That username is already taken.', {}, 'username')
+      if (!user) throw new AppError('username_taken', { field: 'username' })
       const outboxId = await enqueueOutbox(tx, {
         kind: 'event',
         at,
@@ -113,7 +113,7 @@ export interface PermissionChangeResult {
 
 function parsePermission(name: string): Permission {
   if (!isPermission(name)) {
-    throw new AppError(422, 'unknown_permission', `Unknown permission "${name}".`, {}, 'permission')
+    throw new AppError('unknown_permission', { params: { permission: name }, field: 'permission' })
   }
   return name
 }
@@ -123,7 +123,7 @@ function assertMayDelegate(actorPermissions: readonly string[], wanted: Permissi
   const allowed =
     wanted === 'superuser' ? actorPermissions.includes('superuser') : hasPermission(actorPermissions, wanted)
   if (!allowed) {
-    throw new AppError(403, 'cannot_delegate', `You cannot grant or revoke "${wanted}" without holding it.`)
+    throw new AppError('cannot_delegate', { params: { permission: wanted } })
   }
 }
 
@@ -158,7 +158,7 @@ export async function changePermission(
               .from(users)
               .where(sql`lower(${users.username}) = ${username}`)
               .for('update')
-      if (!target) throw new AppError(404, 'user_not_found', 'No such user.', {}, 'username')
+      if (!target) throw new AppError('user_not_found', { field: 'username' })
       if (mode === 'revoke') {
         const [protectedTarget] = await tx
           .select({ userId: grants.userId })
@@ -166,7 +166,7 @@ export async function changePermission(
           .where(and(eq(grants.userId, target.id), eq(grants.permission, 'superuser')))
         // A superuser can be stripped only by itself, so one compromised admin cannot lock out another.
         if (protectedTarget && target.id !== change.actor.id) {
-          throw new AppError(403, 'protected_superuser', 'Only a superuser can change its own permissions.')
+          throw new AppError('protected_superuser')
         }
         if (permission === 'superuser') await assertAnotherSuperuser(tx, target.id)
       }
@@ -262,7 +262,7 @@ export async function assertAnotherSuperuser(tx: Tx, losingUserId: number): Prom
     .innerJoin(users, eq(users.id, grants.userId))
     .where(and(eq(grants.permission, 'superuser'), eq(users.disabled, false), sql`${users.id} <> ${losingUserId}`))
   if ((row?.count ?? 0) === 0) {
-    throw new AppError(409, 'last_superuser', 'The last superuser cannot be removed.')
+    throw new AppError('last_superuser')
   }
 }
 
