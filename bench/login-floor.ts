@@ -12,7 +12,7 @@ import { createDatabase } from '../src/db/client'
 import { silentLogger } from '../src/lib/logger'
 import { login } from '../src/modules/auth/service'
 import { hashPassword, verifyPassword } from '../src/modules/users/password'
-import { findUserByUsername } from '../src/modules/users/service'
+import { findUserByUsername } from '../src/modules/users/repository'
 import { connectRedis, createRedis } from '../src/redis/client'
 
 const FLOORS = ['argon2', 'pg', 'login'] as const

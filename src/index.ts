@@ -10,7 +10,7 @@ import { createLogger } from './lib/logger'
 import { runEventTailer } from './modules/events/tailer'
 import { runOutboxRelay } from './modules/outbox'
 import { createSessionCache } from './modules/sessions/cache'
-import { ensureAdmin } from './modules/users/service'
+import { seedDatabase } from './modules/users/seed'
 import { duplicateForBlocking } from './redis/client'
 import { createRedisKeys } from './redis/keys'
 
@@ -21,7 +21,7 @@ const redis = await connectRedisOrExit(config)
 redis.on('error', (error) => logger.warn('redis error', { error: error.message }))
 const database = createDatabase(config.databaseUrl)
 const deps: AppDeps = { config, db: database.db, redis, logger }
-await ensureAdmin(createContext(deps))
+await seedDatabase(createContext(deps))
 
 const controller = new AbortController()
 const background: Promise<void>[] = []

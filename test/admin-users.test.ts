@@ -157,8 +157,7 @@ describe('disable and enable', () => {
 
     const response = await call(env.app, 'POST', `/admin/users/${target.id}/disable`, { cookie: manager.cookie })
     expect(response.status).toBe(200)
-    const body = (await response.json()) as { user: AdminUser; changed: boolean; propagated: boolean }
-    expect(body).toMatchObject({ changed: true, propagated: true, user: { id: target.id, disabled: true } })
+    expect(await response.json()).toEqual({ id: target.id, disabled: true, changed: true, propagated: true })
     expect(await alive(target.cookie)).toBe(false)
     expect(await alive(second)).toBe(false)
     expect(await canLogin('disable-me')).toBe(false)
@@ -177,8 +176,35 @@ describe('disable and enable', () => {
 
     const enabled = await call(env.app, 'POST', `/admin/users/${target.id}/enable`, { cookie: manager.cookie })
     expect(enabled.status).toBe(200)
-    expect(((await enabled.json()) as { user: AdminUser }).user.disabled).toBe(false)
+    expect(await enabled.json()).toEqual({ id: target.id, disabled: false, changed: true, propagated: true })
     expect(await canLogin('disable-me')).toBe(true)
+  })
+
+  test('write answers show the account only to holders of user:read', async () => {
+    const manager = await account('manager-blind', 'user:manage')
+    const reader = await account('manager-reader', 'user:manage', 'user:read')
+    const target = await account('watched', 'audit:read')
+    // A no-op enable must not let a user:manage holder read what GET /admin/users/:id refuses it.
+    await expectError(await call(env.app, 'GET', `/admin/users/${target.id}`, { cookie: manager.cookie }), 403)
+    const blind = await call(env.app, 'POST', `/admin/users/${target.id}/enable`, { cookie: manager.cookie })
+    expect(await blind.json()).toEqual({ id: target.id, disabled: false, changed: false, propagated: true })
+    const seen = await call(env.app, 'POST', `/admin/users/${target.id}/enable`, { cookie: reader.cookie })
+    expect(((await seen.json()) as { user: AdminUser }).user).toMatchObject({
+      id: target.id,
+      username: 'watched',
+      permissions: ['audit:read'],
+    })
+    // Deleting reports the id it was given, and the name only to a reader.
+    const doomed = await account('doomed')
+    const deleted = await call(env.app, 'DELETE', `/admin/users/${doomed.id}`, { cookie: manager.cookie })
+    expect(await deleted.json()).toEqual({ id: doomed.id, propagated: true })
+    // A user:assign holder learns the change it made, not the user's other permissions.
+    const assigner = await account('assigner-blind', 'user:assign', 'session:revoke')
+    const granted = await call(env.app, 'POST', '/user/assign', {
+      cookie: assigner.cookie,
+      body: { username: 'watched', permission: 'session:revoke' },
+    })
+    expect(await granted.json()).toEqual({ userId: target.id, username: 'watched', changed: true, propagated: true })
   })
 
   test('404 for an unknown user', async () => {

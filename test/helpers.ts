@@ -9,7 +9,7 @@ import { type AppContext, type AppDeps, createContext } from '../src/context'
 import { createDatabase, type Database } from '../src/db/client'
 import { ensureDatabase, migrateDatabase } from '../src/db/migrate'
 import { silentLogger } from '../src/lib/logger'
-import { ensureAdmin } from '../src/modules/users/service'
+import { seedDatabase } from '../src/modules/users/seed'
 import { connectRedis, createRedis } from '../src/redis/client'
 
 export const PG_BASE = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -97,7 +97,7 @@ export async function createTestEnv(label: string, overrides: Record<string, str
   }
   const deps = { config, db: database.db, redis, logger: silentLogger, now: () => clock.now }
   const ctx = createContext(deps)
-  await ensureAdmin(ctx)
+  await seedDatabase(ctx)
   const app = createApp(deps)
   return {
     config,

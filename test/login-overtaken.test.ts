@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loginLimitKeys } from '../src/modules/auth/rate-limit'
 import { type AccountClosedError, createSession, revokeUserSessions } from '../src/modules/sessions/store'
-import { findUserByUsername, type UserWithPermissions } from '../src/modules/users/service'
+import { findUserByUsername, type UserWithPermissions } from '../src/modules/users/repository'
 import { decodeEvent } from '../src/redis/events'
 import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, type TestEnv } from './helpers'
 

@@ -84,10 +84,9 @@ export class AppError<C extends ErrorCode = ErrorCode> extends Error {
 export const ErrorBody = t.Object(
   {
     error: t.Object({
-      code: t.Union(
-        (Object.keys(ERRORS) as ErrorCode[]).map((code) => t.Literal(code)),
-        { description: 'Stable machine-readable code; the catalogue is in docs/api.md.' },
-      ),
+      code: t.UnionEnum(Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]], {
+        description: 'Stable machine-readable code; the catalogue is in docs/api.md.',
+      }),
       message: t.String(),
       requestId: t.String({ description: 'Also sent as the X-Request-Id response header.' }),
       field: t.Optional(t.String({ description: 'The request field that failed validation.' })),

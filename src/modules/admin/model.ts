@@ -36,7 +36,9 @@ export const UserSessionParams = t.Object({
 })
 
 export const UserStatusChanged = t.Object({
-  user: AdminUser,
+  id: t.Integer(),
+  disabled: t.Boolean({ description: 'The state after the call.' }),
+  user: t.Optional(AdminUser),
   changed: t.Boolean({ description: 'False when the user was already in that state.' }),
   propagated: t.Boolean({
     description:
@@ -46,7 +48,7 @@ export const UserStatusChanged = t.Object({
 
 export const UserDeleted = t.Object({
   id: t.Integer(),
-  username: t.String(),
+  username: t.Optional(t.String({ description: 'Shown to holders of user:read.' })),
   propagated: t.Boolean({ description: 'True when the sessions have already ended everywhere.' }),
 })
 

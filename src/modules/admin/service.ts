@@ -1,54 +1,27 @@
 // Administration of accounts: list, read, disable, enable, delete. Changes that must end sessions
 // go through the outbox in the same transaction and are relayed before the request answers.
 
-import { and, asc, eq, gt, ilike, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, ilike } from 'drizzle-orm'
 import type { AppContext } from '../../context'
-import type { Db, Tx } from '../../db/client'
+import type { Tx } from '../../db/client'
 import { grants, users } from '../../db/schema'
 import { AppError, withPostgres } from '../../lib/errors'
 import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, type OutboxMessage, relayNow } from '../outbox'
-import { assertAnotherSuperuser, lockSuperusers, updateBumpingVersion } from '../users/service'
+import { assertAnotherSuperuser, assertMayActOn, mayReadUsers } from '../users/policy'
+import {
+  findUserView,
+  lockSuperusers,
+  superusersAmong,
+  toUserView,
+  type UserView,
+  updateBumpingVersion,
+  userViewColumns,
+} from '../users/repository'
 
-export interface AdminUserView {
-  id: number
-  username: string
-  disabled: boolean
-  permissions: string[]
-  createdAt: string
-  updatedAt: string
-}
+export type { UserView } from '../users/repository'
 
 const userNotFound = () => new AppError('user_not_found')
-
-const userColumns = {
-  id: users.id,
-  username: users.username,
-  disabled: users.disabled,
-  createdAt: users.createdAt,
-  updatedAt: users.updatedAt,
-  permissions: sql<
-    string[]
-  >`coalesce(array_agg(${grants.permission} order by ${grants.permission}) filter (where ${grants.permission} is not null), '{}')`,
-}
-
-function toView(row: {
-  id: number
-  username: string
-  disabled: boolean
-  permissions: string[]
-  createdAt: Date
-  updatedAt: Date
-}): AdminUserView {
-  return {
-    id: row.id,
-    username: row.username,
-    disabled: row.disabled,
-    permissions: row.permissions,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  }
-}
 
 /** LIKE wildcards in a search string match themselves. */
 const likeEscape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
@@ -64,11 +37,11 @@ export interface UserQuery {
 export async function listUsers(
   ctx: AppContext,
   query: UserQuery,
-): Promise<{ users: AdminUserView[]; nextAfter: number | null }> {
+): Promise<{ users: UserView[]; nextAfter: number | null }> {
   const limit = query.limit ?? 50
   const rows = await withPostgres(() =>
     ctx.db
-      .select(userColumns)
+      .select(userViewColumns)
       .from(users)
       .leftJoin(grants, eq(grants.userId, users.id))
       .where(
@@ -82,36 +55,17 @@ export async function listUsers(
       .orderBy(asc(users.id))
       .limit(limit + 1),
   )
-  const page = rows.slice(0, limit).map(toView)
+  const page = rows.slice(0, limit).map(toUserView)
   return { users: page, nextAfter: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null }
 }
 
-async function findUser(db: Db | Tx, userId: number): Promise<AdminUserView | undefined> {
-  const [row] = await db
-    .select(userColumns)
-    .from(users)
-    .leftJoin(grants, eq(grants.userId, users.id))
-    .where(eq(users.id, userId))
-    .groupBy(users.id)
-  return row ? toView(row) : undefined
-}
-
-export async function getUser(ctx: AppContext, userId: number): Promise<AdminUserView> {
-  const user = await withPostgres(() => findUser(ctx.db, userId))
+export async function getUser(ctx: AppContext, userId: number): Promise<UserView> {
+  const user = await withPostgres(() => findUserView(ctx.db, userId))
   if (!user) throw userNotFound()
   return user
 }
 
-/** Which of these users hold superuser. */
-export async function superusersAmong(db: Db | Tx, userIds: number[]): Promise<Set<number>> {
-  const rows = await db
-    .select({ userId: grants.userId })
-    .from(grants)
-    .where(and(eq(grants.permission, 'superuser'), inArray(grants.userId, userIds)))
-  return new Set(rows.map((r) => r.userId))
-}
-
-/** Locks the target, and every superuser first (see lockSuperusers). */
+/** Locks the target (every superuser first, see lockSuperusers) and applies the policy to it. */
 async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boolean) {
   await lockSuperusers(tx)
   const [target] = await tx
@@ -120,19 +74,25 @@ async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boole
     .where(eq(users.id, userId))
     .for(forDelete ? 'update' : 'no key update')
   if (!target) throw userNotFound()
-  if ((await superusersAmong(tx, [userId])).has(userId)) {
-    // The rule of POST /user/unassign, applied to disabling and deleting.
-    if (actor.id !== userId) throw new AppError('protected_superuser')
-    await assertAnotherSuperuser(tx, userId)
-  }
+  await assertMayActOn(tx, { actorId: actor.id, targetId: userId, action: 'change_account' })
+  if ((await superusersAmong(tx, [userId])).has(userId)) await assertAnotherSuperuser(tx, userId)
   return target
+}
+
+export interface UserStatusChange {
+  id: number
+  disabled: boolean
+  /** The account after the change: only for callers who may read users (policy.ts). */
+  user?: UserView
+  changed: boolean
+  propagated: boolean
 }
 
 /** Disables (ending every session at once) or enables an account. */
 export async function setUserDisabled(
   ctx: AppContext,
   input: { userId: number; disabled: boolean; actor: Actor },
-): Promise<{ user: AdminUserView; changed: boolean; propagated: boolean }> {
+): Promise<UserStatusChange> {
   const { userId, disabled, actor } = input
   const at = ctx.now()
   const result = await withPostgres(() =>
@@ -163,21 +123,26 @@ export async function setUserDisabled(
           : { kind: 'event', at, event: { type: 'user_enabled', ...actorEventFields(ctx, actor, userId) } }
         outboxId = await enqueueOutbox(tx, message)
       }
-      const user = await findUser(tx, userId)
-      if (!user) throw userNotFound()
+      const user = mayReadUsers(actor.permissions) ? await findUserView(tx, userId) : undefined
       return { user, outboxId }
     }),
   )
   const propagated = result.outboxId === undefined ? true : await relayNow(ctx, [result.outboxId])
   if (disabled) ctx.sessionCache?.deleteUser(userId)
-  return { user: result.user, changed: result.outboxId !== undefined, propagated }
+  return {
+    id: userId,
+    disabled,
+    ...(result.user ? { user: result.user } : {}),
+    changed: result.outboxId !== undefined,
+    propagated,
+  }
 }
 
 /** Deletes an account (its grants go with it) and ends every session it had. */
 export async function deleteUser(
   ctx: AppContext,
   input: { userId: number; actor: Actor },
-): Promise<{ id: number; username: string; propagated: boolean }> {
+): Promise<{ id: number; username?: string; propagated: boolean }> {
   const { userId, actor } = input
   const at = ctx.now()
   const result = await withPostgres(() =>
@@ -198,22 +163,18 @@ export async function deleteUser(
   )
   const propagated = await relayNow(ctx, [result.outboxId])
   ctx.sessionCache?.deleteUser(userId)
-  return { id: result.target.id, username: result.target.username, propagated }
+  return {
+    id: result.target.id,
+    ...(mayReadUsers(actor.permissions) ? { username: result.target.username } : {}),
+    propagated,
+  }
 }
 
-/**
- * A superuser's sessions are for a superuser (or the user itself) to see and end: a session:revoke
- * holder must not be able to keep a superuser logged out, nor learn where administrators log in
- * from. 404 for unknown users.
- */
+/** 404 for unknown users; the policy's rule on a superuser's sessions (policy.ts). */
 export async function assertMayManageSessionsOf(ctx: AppContext, actorId: number, userId: number): Promise<void> {
   await withPostgres(async () => {
     const [target] = await ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId))
     if (!target) throw userNotFound()
-    if (actorId === userId) return
-    const supers = await superusersAmong(ctx.db, [actorId, userId])
-    if (supers.has(userId) && !supers.has(actorId)) {
-      throw new AppError('protected_superuser')
-    }
+    await assertMayActOn(ctx.db, { actorId, targetId: userId, action: 'manage_sessions' })
   })
 }

@@ -2,9 +2,8 @@
 
 import type { AppContext } from '../../context'
 import { rethrowRedis, withRedis } from '../../lib/errors'
-import { describeError } from '../../lib/logger'
-import type { SessionCache } from '../sessions/cache'
-import { deleteSession, isSessionLive, needsTouch, readSession, type Session, touchSession } from '../sessions/store'
+import { endExpiredSession } from '../sessions/service'
+import { isSessionLive, needsTouch, readSession, type Session, touchSession } from '../sessions/store'
 import { hashToken, isWellFormedToken } from '../sessions/token'
 
 /**
@@ -17,20 +16,10 @@ import { hashToken, isWellFormedToken } from '../sessions/token'
  */
 export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Session | undefined | Promise<Session | undefined>
 
-export function createAuthenticator(ctx: AppContext, cache?: SessionCache): Authenticate {
-  const { store, config, logger } = ctx
-
-  // Expired sessions found on read are removed (and announced) off the request path.
-  const endExpired = (session: Session, now: number) => {
-    cache?.delete(session.tokenHash)
-    const reason = now >= session.expiresAt ? 'absolute_timeout' : 'idle_timeout'
-    deleteSession(
-      store,
-      session,
-      { type: 'session_revoked', reason, instance: config.instanceId, actorId: 0, subjectId: session.userId },
-      now,
-    ).catch((error) => logger.debug('expired session cleanup failed', { error: describeError(error) }))
-  }
+export function createAuthenticator(ctx: AppContext): Authenticate {
+  const { store } = ctx
+  const cache = ctx.sessionCache
+  const endExpired = (session: Session, now: number) => endExpiredSession(ctx, session, now)
 
   /** Writes last-seen back (due once per touch interval: needsTouch); false when the session is gone. */
   const touch = async (session: Session, now: number): Promise<boolean> => {

@@ -20,9 +20,13 @@ export function clientFacts(ctx: AppContext, request: Request, server: Server): 
   }
 }
 
-/** Who did something, as events record it: a user id (0 for nobody) and where they called from. */
+/**
+ * Who does something: a user id (0 for nobody: self-registration, the system), what they hold (for
+ * the policy's decisions on what an answer may show), and where they called from (for events).
+ */
 export interface Actor extends ClientFacts {
   readonly id: number
+  readonly permissions: readonly string[]
 }
 
 /**
@@ -33,6 +37,7 @@ class RequestActor implements Actor {
   #facts: ClientFacts | undefined
   constructor(
     readonly id: number,
+    readonly permissions: readonly string[],
     private readonly read: () => ClientFacts,
   ) {}
   private get facts(): ClientFacts {
@@ -47,8 +52,23 @@ class RequestActor implements Actor {
   }
 }
 
-export function requestActor(ctx: AppContext, id: number, request: Request, server: Server): Actor {
-  return new RequestActor(id, () => clientFacts(ctx, request, server))
+export function requestActor(
+  ctx: AppContext,
+  session: { userId: number; permissions: readonly string[] },
+  request: Request,
+  server: Server,
+): Actor {
+  return new RequestActor(session.userId, session.permissions, () => clientFacts(ctx, request, server))
+}
+
+/** An anonymous caller (registration, login): nobody, holding nothing. */
+export function anonymousActor(facts: ClientFacts): Actor {
+  return { id: 0, permissions: [], ...facts }
+}
+
+/** Tessera itself, at boot (seeding): nobody, from nowhere. */
+export function systemActor(): Actor {
+  return { id: 0, permissions: ['superuser'], ip: '', userAgent: '' }
 }
 
 /** The fields every event an actor causes carries: instance, actor, subject, address, user agent. */

@@ -26,7 +26,7 @@ const permissionOf = (need: AuthNeed): Permission | undefined =>
  * token is read straight from the Cookie header: parsing every cookie into Elysia's cookie jar
  * would cost more than the rest of a cached lookup.
  */
-export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx, ctx.sessionCache)) {
+export function authPlugin(ctx: AppContext, authenticate: Authenticate = createAuthenticator(ctx)) {
   const cookieName = ctx.config.cookieName
 
   const refusal = (set: { headers: Record<string, unknown> }, error: AppError): ErrorBodyType =>
@@ -71,7 +71,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
             await recordDenial(session, permission, request, server)
             return status(403, refusal(set, new AppError('forbidden', { params: { permission } })))
           }
-          const actor: Actor = requestActor(ctx, session.userId, request, server)
+          const actor: Actor = requestActor(ctx, session, request, server)
           return { session, actor }
         },
       }

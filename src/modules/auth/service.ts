@@ -7,17 +7,10 @@ import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { normalizeUsername } from '../../lib/limits'
 import { describeError } from '../../lib/logger'
-import {
-  AccountClosedError,
-  appendEvent,
-  createSession,
-  endSessionByHash,
-  type OwnerEvent,
-  type Session,
-} from '../sessions/store'
-import { hashToken, isWellFormedToken } from '../sessions/token'
+import { endSessionByToken } from '../sessions/service'
+import { AccountClosedError, appendEvent, createSession, type Session } from '../sessions/store'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
-import { findUserByUsername } from '../users/service'
+import { findUserByUsername } from '../users/repository'
 import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
 
 export interface LoginInput {
@@ -90,7 +83,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   // on its own: if ending it fails, the login fails before a session nobody holds (and an event
   // announcing a login that never answered) exists. Only a login that sends a cookie waits twice.
   try {
-    await endSessionOfCookie(
+    await endSessionByToken(
       ctx,
       input.presentedToken,
       { type: 'session_revoked', reason: 'replaced_at_login', instance: ctx.config.instanceId },
@@ -134,23 +127,6 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   return created
 }
 
-/**
- * Ends the session a cookie value names, whoever owns it, read and ended in one step by the token's
- * hash alone (logout, and a cookie presented at login). True when a live session ended. This
- * instance's cache forgets it at once; the others when the event reaches them.
- */
-async function endSessionOfCookie(
-  ctx: AppContext,
-  presented: unknown,
-  event: OwnerEvent,
-  now: number,
-): Promise<boolean> {
-  if (!isWellFormedToken(presented)) return false
-  const tokenHash = hashToken(presented)
-  ctx.sessionCache?.delete(tokenHash)
-  return (await withRedis(() => endSessionByHash(ctx.store, tokenHash, event, now))) !== undefined
-}
-
 /** Re-hashes with the current argon2 parameters; a failure only postpones it to the next login. */
 async function upgradePasswordHash(ctx: AppContext, userId: number, password: string): Promise<void> {
   try {
@@ -163,7 +139,7 @@ async function upgradePasswordHash(ctx: AppContext, userId: number, password: st
 
 /** Ends the session of the presented cookie, if it names a live one; true when one ended. */
 export function logout(ctx: AppContext, presented: unknown, ip: string, userAgent: string): Promise<boolean> {
-  return endSessionOfCookie(
+  return endSessionByToken(
     ctx,
     presented,
     { type: 'logout', instance: ctx.config.instanceId, ip, userAgent },

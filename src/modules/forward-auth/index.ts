@@ -57,7 +57,7 @@ const DESCRIPTION =
 export function forwardAuthRoutes(ctx: AppContext) {
   // Its own authenticator over the same cache: the route must answer 401/403 with an empty body,
   // which the auth macro (JSON errors) does not do. A permission check reads Redis, as the macro's does.
-  const authenticate = createAuthenticator(ctx, ctx.sessionCache)
+  const authenticate = createAuthenticator(ctx)
   const cookieName = ctx.config.cookieName
 
   const verify = async ({

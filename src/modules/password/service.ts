@@ -14,7 +14,7 @@ import { publicIdFor } from '../sessions/record'
 import type { Session } from '../sessions/store'
 import { generateToken, hashToken } from '../sessions/token'
 import { hashPassword, verifyPassword } from '../users/password'
-import { updateBumpingVersion } from '../users/service'
+import { updateBumpingVersion } from '../users/repository'
 
 export interface PasswordChange {
   session: Session

@@ -1,13 +1,23 @@
-// Listing and ending sessions, for their owner and for administrators. Every ending is one Lua
-// step in Redis with the event that announces it; this instance's cache forgets it at once, the
-// others when their event tailer reads the event.
+// Listing sessions, and every way a session ends: logout and a cookie replaced at login (by token),
+// by its owner or an administrator (by public id, one user's, everyone's), and expiry found on
+// read. Every ending is one Lua step in Redis with the event that announces it; this instance's
+// cache forgets it at once, the others when their event tailer reads the event.
 
 import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
+import { describeError } from '../../lib/logger'
 import { type Actor, actorEventFields } from '../auth/client'
 import { deleteSessionByPublicId, revokeEverySession } from './management'
 import { iso, type SessionView as SessionViewSchema } from './model'
-import { listUserSessions, revokeUserSessions, type Session } from './store'
+import {
+  deleteSession,
+  endSessionByHash,
+  listUserSessions,
+  type OwnerEvent,
+  revokeUserSessions,
+  type Session,
+} from './store'
+import { hashToken, isWellFormedToken } from './token'
 
 export type { Actor } from '../auth/client'
 
@@ -99,4 +109,32 @@ export async function endEverySession(
   )
   ctx.sessionCache?.clear()
   return result
+}
+
+/**
+ * Ends the session a cookie value names, whoever owns it, read and ended in one step by the token's
+ * hash alone (logout, and a cookie presented at login). True when a live session ended.
+ */
+export async function endSessionByToken(
+  ctx: AppContext,
+  presented: unknown,
+  event: OwnerEvent,
+  now: number,
+): Promise<boolean> {
+  if (!isWellFormedToken(presented)) return false
+  const tokenHash = hashToken(presented)
+  ctx.sessionCache?.delete(tokenHash)
+  return (await withRedis(() => endSessionByHash(ctx.store, tokenHash, event, now))) !== undefined
+}
+
+/** Removes (and announces) a session found expired on read, off the request path. */
+export function endExpiredSession(ctx: AppContext, session: Session, now: number): void {
+  ctx.sessionCache?.delete(session.tokenHash)
+  const reason = now >= session.expiresAt ? 'absolute_timeout' : 'idle_timeout'
+  deleteSession(
+    ctx.store,
+    session,
+    { type: 'session_revoked', reason, instance: ctx.config.instanceId, actorId: 0, subjectId: session.userId },
+    now,
+  ).catch((error) => ctx.logger.debug('expired session cleanup failed', { error: describeError(error) }))
 }

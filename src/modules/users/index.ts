@@ -3,7 +3,7 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
-import { clientFacts } from '../auth/client'
+import { anonymousActor, clientFacts } from '../auth/client'
 import type { authPlugin } from '../auth/plugin'
 import { Credentials, PermissionChangeBody, PermissionChangeResult, UserCreated } from './model'
 import { changePermission, createUser } from './service'
@@ -14,7 +14,7 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
     .post(
       '/user',
       async ({ body, request, server, set }) => {
-        const user = await createUser(ctx, body, { id: 0, ...clientFacts(ctx, request, server) })
+        const user = await createUser(ctx, body, anonymousActor(clientFacts(ctx, request, server)))
         set.status = 201
         return user
       },

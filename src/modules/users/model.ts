@@ -83,7 +83,9 @@ export const Me = t.Object({
 export const PermissionChangeResult = t.Object({
   userId: t.Integer(),
   username: t.String(),
-  permissions: t.Array(t.String(), { description: "The user's permissions after the change." }),
+  permissions: t.Optional(
+    t.Array(t.String(), { description: "The user's permissions after the change; shown to holders of user:read." }),
+  ),
   changed: t.Boolean({ description: 'False when the grant already existed (or the revoked one did not).' }),
   propagated: t.Boolean({
     description:
