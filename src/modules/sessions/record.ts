@@ -4,8 +4,8 @@
 // in base 36; last-seen and created as milliseconds back from the absolute expiry (short numbers);
 // permissions as a bit mask over the catalogue; the user agent as a reference into a shared table
 // of user agents (most sessions share a handful of browsers). At about 60 bytes the value fits one
-// small allocation; a hash with one field per item needs more than twice that (README,
-// Performance). Pure functions only: the verifier that other services import uses this module.
+// small allocation; a hash with one field per item needs more than twice that. Pure functions
+// only: the verifier that other services import uses this module.
 
 import { sha256Base64Url } from '../../lib/digest'
 import { PERMISSION_NAMES } from '../permissions/catalogue'
