@@ -55,7 +55,9 @@ export const grants = pgTable(
 /**
  * Changes committed in PostgreSQL that must still reach Redis (live sessions and the event stream).
  * Written in the same transaction as the change and relayed until applied, so a Redis outage at
- * commit time loses nothing.
+ * commit time loses nothing. A relayer claims a row for a while (`claimed_until`) and applies it
+ * outside any transaction; a row that keeps failing for a reason other than an outage is set aside
+ * (`failed_at`, `last_error`) after a few attempts; applied rows are pruned after a day.
  */
 export const outbox = pgTable(
   'outbox',
@@ -66,8 +68,14 @@ export const outbox = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     attempts: integer('attempts').notNull().default(0),
     appliedAt: timestamp('applied_at', { withTimezone: true }),
+    claimedUntil: timestamp('claimed_until', { withTimezone: true }),
+    failedAt: timestamp('failed_at', { withTimezone: true }),
+    lastError: text('last_error'),
   },
-  (table) => [index('outbox_pending_idx').on(table.id).where(sql`${table.appliedAt} is null`)],
+  (table) => [
+    index('outbox_pending_idx').on(table.id).where(sql`${table.appliedAt} is null and ${table.failedAt} is null`),
+    index('outbox_applied_at_idx').on(table.appliedAt).where(sql`${table.appliedAt} is not null`),
+  ],
 )
 
 /** Durable audit trail, one row per stream entry; stream_id makes replays idempotent. */

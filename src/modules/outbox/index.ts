@@ -3,13 +3,14 @@
 // A grant, a revoke or a disabled user is written with an outbox row in the same transaction. The
 // row is relayed at once after the commit and, should Redis be down, by a loop on every instance
 // until it is applied. Every Redis-side step is idempotent per row id (see store.ts), so a relay
-// that dies between applying and marking the row changes nothing the second time.
+// that dies between applying and marking the row, or two relayers applying it at once, change
+// nothing the second time.
 
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, isNotNull, isNull, lt, or, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import type { Db, Tx } from '../../db/client'
 import { outbox } from '../../db/schema'
-import { isPostgresUnavailable, isRedisUnavailable } from '../../lib/errors'
+import { isPostgresUnavailable, isRedisUnavailable, UnavailableError } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
 import { appendEventOnce, type EventInput, revokeUserSessions, setUserPermissions } from '../sessions/store'
 
@@ -63,41 +64,93 @@ async function applyMessage(ctx: AppContext, id: number, message: OutboxMessage)
       })
       return
   }
+  // A row this version cannot read: its own failure (set aside after the cap), not an outage.
+  throw new TypeError(`outbox message of unknown kind "${(message as { kind?: unknown }).kind}"`)
+}
+
+/** How long a claim keeps other relayers off a row: far longer than applying it takes. */
+const CLAIM_MS = 30_000
+/** Failures other than an outage before a row is set aside (failed_at) for an operator. */
+export const OUTBOX_MAX_ATTEMPTS = 8
+/** Applied rows are kept this long (for inspection), then pruned. */
+const KEEP_APPLIED_MS = 86_400_000
+
+type Claimed = { id: number; payload: unknown; attempts: number }
+
+/**
+ * Claims rows in one short statement: SKIP LOCKED, so concurrent relayers take disjoint rows, and a
+ * lease instead of a transaction, so no row lock is held across the Redis round trips. Rows named
+ * by `ids` (a request's own, just committed) are claimed whoever holds them: applying is idempotent
+ * per row (outbox markers in Redis), and the request must not answer before its change is applied.
+ */
+async function claim(ctx: AppContext, ids: number[] | undefined, limit: number): Promise<Claimed[]> {
+  // Leases are reckoned in PostgreSQL's time, which every relayer shares.
+  const eligible = ids
+    ? and(isNull(outbox.appliedAt), isNull(outbox.failedAt), inArray(outbox.id, ids))
+    : and(
+        isNull(outbox.appliedAt),
+        isNull(outbox.failedAt),
+        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, sql`now()`)),
+      )
+  const candidates = ctx.db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(eligible)
+    .orderBy(asc(outbox.id))
+    .limit(limit)
+    .for('update', ids ? undefined : { skipLocked: true })
+  return ctx.db
+    .update(outbox)
+    .set({ claimedUntil: sql`now() + ${CLAIM_MS} * interval '1 millisecond'` })
+    .where(inArray(outbox.id, candidates))
+    .returning({ id: outbox.id, payload: outbox.payload, attempts: outbox.attempts })
+}
+
+/** A failure for a reason other than an outage: retried later with backoff, set aside after the cap. */
+async function recordFailure(ctx: AppContext, row: Claimed, error: unknown): Promise<void> {
+  const attempts = row.attempts + 1
+  const failed = attempts >= OUTBOX_MAX_ATTEMPTS
+  const retryMs = Math.min(1_000 * 2 ** attempts, 300_000)
+  await ctx.db
+    .update(outbox)
+    .set({
+      attempts,
+      lastError: describeError(error).slice(0, 1000),
+      claimedUntil: sql`now() + ${retryMs} * interval '1 millisecond'`,
+      ...(failed ? { failedAt: sql`now()` } : {}),
+    })
+    .where(eq(outbox.id, row.id))
+  ctx.logger.error(failed ? 'outbox message set aside after repeated failures' : 'outbox message failed', {
+    outboxId: row.id,
+    attempts,
+    error: describeError(error),
+  })
 }
 
 /**
- * Applies pending rows (or the given ones) in id order. Rows locked by another relayer are waited
- * for when named (so a request's own change is in Redis before it answers) and skipped otherwise.
- * Returns how many were applied; stops at the first Redis failure and leaves the rest pending.
+ * Applies pending rows (or the given ones) in id order, each outside any transaction. Returns how
+ * many were applied; stops at the first Redis outage and releases what it had not applied.
  */
 export async function relayOutbox(ctx: AppContext, ids?: number[], limit = 100): Promise<number> {
-  return ctx.db.transaction(async (tx) => {
-    const pending = isNull(outbox.appliedAt)
-    const query = tx
-      .select({ id: outbox.id, payload: outbox.payload })
-      .from(outbox)
-      .where(ids ? and(pending, inArray(outbox.id, ids)) : pending)
-      .orderBy(asc(outbox.id))
-      .limit(limit)
-    const rows = ids ? await query.for('update') : await query.for('update', { skipLocked: true })
-    let applied = 0
-    for (const row of rows) {
-      try {
-        await applyMessage(ctx, row.id, row.payload as OutboxMessage)
-      } catch (error) {
-        await tx
-          .update(outbox)
-          .set({ attempts: sql`${outbox.attempts} + 1` })
-          .where(eq(outbox.id, row.id))
-        if (isRedisUnavailable(error)) break
-        ctx.logger.error('outbox message failed', { outboxId: row.id, error: describeError(error) })
-        continue
+  const rows = await claim(ctx, ids, limit)
+  let applied = 0
+  for (const [index, row] of rows.entries()) {
+    try {
+      await applyMessage(ctx, row.id, row.payload as OutboxMessage)
+    } catch (error) {
+      if (isRedisUnavailable(error)) {
+        // Not the row's fault: the rest is released for the next relayer, uncounted.
+        const released = rows.slice(index).map((r) => r.id)
+        await ctx.db.update(outbox).set({ claimedUntil: null }).where(inArray(outbox.id, released))
+        throw new UnavailableError('redis', error)
       }
-      await tx.update(outbox).set({ appliedAt: new Date() }).where(eq(outbox.id, row.id))
-      applied++
+      await recordFailure(ctx, row, error)
+      continue
     }
-    return applied
-  })
+    await ctx.db.update(outbox).set({ appliedAt: sql`now()`, claimedUntil: null }).where(eq(outbox.id, row.id))
+    applied++
+  }
+  return applied
 }
 
 /** Relays right after a commit; a failure is logged and left to the background loop. */
@@ -110,23 +163,48 @@ export async function relayNow(ctx: AppContext, ids: number[]): Promise<boolean>
   }
 }
 
-/** Polls for pending rows until the signal aborts. */
+/** Deletes rows applied longer ago than KEEP_APPLIED_MS; failed rows stay for an operator. */
+export async function pruneOutbox(ctx: AppContext): Promise<number> {
+  const rows = await ctx.db
+    .delete(outbox)
+    .where(
+      and(
+        isNotNull(outbox.appliedAt),
+        lt(outbox.appliedAt, sql`now() - ${KEEP_APPLIED_MS} * interval '1 millisecond'`),
+      ),
+    )
+    .returning({ id: outbox.id })
+  return rows.length
+}
+
+/** Polls for pending rows until the signal aborts, and prunes applied ones now and then. */
 export async function runOutboxRelay(ctx: AppContext, signal: AbortSignal, intervalMs = 1_000): Promise<void> {
   // Almost every poll finds nothing: one indexed read (the partial index on pending rows) decides
-  // whether a transaction is worth opening.
-  const anyPending = ctx.db
+  // whether a claim is worth making.
+  const anyDue = ctx.db
     .select({ id: outbox.id })
     .from(outbox)
-    .where(isNull(outbox.appliedAt))
+    .where(
+      and(
+        isNull(outbox.appliedAt),
+        isNull(outbox.failedAt),
+        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, sql`now()`)),
+      ),
+    )
     .limit(1)
-    .prepare('tessera_outbox_pending')
+    .prepare('tessera_outbox_due')
+  let lastPrune = 0
   while (!signal.aborted) {
     try {
-      if ((await anyPending.execute()).length > 0) {
+      if ((await anyDue.execute()).length > 0) {
         while ((await relayOutbox(ctx)) > 0 && !signal.aborted) {}
       }
+      if (Date.now() - lastPrune >= 600_000) {
+        lastPrune = Date.now()
+        await pruneOutbox(ctx)
+      }
     } catch (error) {
-      if (!isPostgresUnavailable(error) && !isRedisUnavailable(error)) {
+      if (!isPostgresUnavailable(error) && !(error instanceof UnavailableError)) {
         ctx.logger.error('outbox relay failed', { error: describeError(error) })
       }
     }
