@@ -69,6 +69,10 @@ describe('/auth/verify', () => {
     await expectEmpty(await verify('GET', alice, '?permission=user:read'), 200)
     await expectEmpty(await verify('GET', alice, '?permission=user:manage'), 403)
     await expectEmpty(await verify('GET', alice, '?permission=user:read,session:revoke'), 403)
+    // Repeated, every one counts, in either order: not only the last.
+    await expectEmpty(await verify('GET', alice, '?permission=user:manage&permission=user:read'), 403)
+    await expectEmpty(await verify('GET', alice, '?permission=user:read&permission=user:manage'), 403)
+    await expectEmpty(await verify('GET', alice, '?permission=user:read&permission=user:read'), 200)
     // No session is still 401, whatever permission is asked for.
     await expectEmpty(await verify('GET', undefined, '?permission=user:read'), 401)
   })

@@ -33,9 +33,9 @@ export const PERMISSION_HEADER = 'x-tessera-permission'
  * Every permission named in the query and in the header; all are required. A client can add names
  * (nginx forwards its headers; Envoy its query) but only ever make its own check stricter.
  */
-function requiredPermissions(...lists: (string | null | undefined)[]): Permission[] {
-  const names = lists
-    .flatMap((list) => (list ?? '').split(','))
+function requiredPermissions(query: readonly string[] | undefined, header: string | null): Permission[] {
+  const names = [...(query ?? []), header ?? '']
+    .flatMap((list) => list.split(','))
     .map((name) => name.trim())
     .filter(Boolean)
   for (const name of names) {
@@ -65,7 +65,7 @@ export function forwardAuthRoutes(ctx: AppContext) {
     request,
     set,
   }: {
-    query: { permission?: string }
+    query: { permission?: string[] }
     request: Request
     set: { status?: number | string; headers: Record<string, string | number> }
   }) => {
