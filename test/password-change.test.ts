@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { hash } from '@node-rs/argon2'
 import { eq } from 'drizzle-orm'
 import { users } from '../src/db/schema'
+import { upgradePasswordHash } from '../src/modules/auth/service'
 import { decodeEvent } from '../src/redis/events'
 import {
   call,
@@ -15,6 +16,7 @@ import {
   type TestEnv,
   tokenOf,
 } from './helpers'
+import { waitFor } from './processes'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -165,12 +167,32 @@ describe('hash upgrade at login', () => {
     await env.database.db.insert(users).values({ username: 'legacy', passwordHash: weak })
 
     expect(await canLogin('legacy', 'legacy password')).toBe(true)
+    // The upgrade runs after the answer, off the request path.
+    await waitFor(async () => (await storedHash('legacy')) !== weak, 5_000, 'the hash upgraded')
     const upgraded = await storedHash('legacy')
     expect(upgraded).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
     expect(upgraded).not.toBe(weak)
     // And it still verifies the same password.
     expect(await canLogin('legacy', 'legacy password')).toBe(true)
     expect(await storedHash('legacy')).toBe(upgraded)
+  })
+
+  test('an upgrade never reverts a password change committed after the login verified the old hash', async () => {
+    const weak = await hash('legacy password', { algorithm: 2, memoryCost: 8192, timeCost: 1, parallelism: 1 })
+    const [row] = await env.database.db
+      .insert(users)
+      .values({ username: 'legacy-race', passwordHash: weak })
+      .returning({ id: users.id })
+    // The password changes between the login's verification and its upgrade.
+    const changed = await hash('changed password', { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 })
+    await env.database.db
+      .update(users)
+      .set({ passwordHash: changed })
+      .where(eq(users.id, row?.id ?? 0))
+    expect(await upgradePasswordHash(env.ctx, row?.id ?? 0, weak, 'legacy password')).toBe(false)
+    expect(await storedHash('legacy-race')).toBe(changed)
+    expect(await canLogin('legacy-race', 'legacy password')).toBe(false)
+    expect(await canLogin('legacy-race', 'changed password')).toBe(true)
   })
 
   test('a failed login does not touch the stored hash', async () => {

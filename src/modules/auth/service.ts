@@ -1,7 +1,7 @@
 // Login and logout: argon2id verification that costs the same for unknown users, a fresh token on
 // every login, and the presented session (if any) ended so no token survives a login.
 
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
@@ -123,17 +123,33 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
     throw invalidCredentials()
   }
   ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
-  if (needsRehash(user.passwordHash)) await upgradePasswordHash(ctx, user.id, input.password)
+  // Off the request path: the login answers without waiting for a second argon2 run.
+  if (needsRehash(user.passwordHash)) void upgradePasswordHash(ctx, user.id, user.passwordHash, input.password)
   return created
 }
 
-/** Re-hashes with the current argon2 parameters; a failure only postpones it to the next login. */
-async function upgradePasswordHash(ctx: AppContext, userId: number, password: string): Promise<void> {
+/**
+ * Re-hashes with the current argon2 parameters. Compare-and-set on the hash the login verified: a
+ * password change committed meanwhile is never reverted (the upgrade then changes nothing). A
+ * failure only postpones the upgrade to the next login. Resolves to whether the hash was replaced.
+ */
+export async function upgradePasswordHash(
+  ctx: AppContext,
+  userId: number,
+  verifiedHash: string,
+  password: string,
+): Promise<boolean> {
   try {
     const passwordHash = await hashPassword(password)
-    await ctx.db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId))
+    const replaced = await ctx.db
+      .update(users)
+      .set({ passwordHash, updatedAt: new Date() })
+      .where(and(eq(users.id, userId), eq(users.passwordHash, verifiedHash)))
+      .returning({ id: users.id })
+    return replaced.length > 0
   } catch (error) {
     ctx.logger.warn('password hash upgrade failed', { userId, error: describeError(error) })
+    return false
   }
 }
 
