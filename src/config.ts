@@ -177,6 +177,32 @@ export const ConfigSchema = T.Object({
     { env: 'LOGIN_FAILURE_WINDOW', default: '15m', description: 'The window of the login limits.' },
     1000,
   ),
+  rateLimitIpv6PrefixBits: int(
+    {
+      env: 'RATE_LIMIT_IPV6_PREFIX',
+      default: '64',
+      description:
+        'IPv6 clients are counted by this many leading bits of their address (one subscriber often holds a /64).',
+    },
+    32,
+    128,
+  ),
+  registration: T.Union([T.Literal('open'), T.Literal('closed')], {
+    env: 'REGISTRATION',
+    parse: 'string',
+    default: 'open',
+    hint: 'expected open or closed',
+    description: '`closed`: POST /user is refused and only an administrator creates accounts.',
+  }),
+  registrationMaxPerIp: int(
+    { env: 'REGISTRATION_MAX_PER_IP', default: '10', description: 'Registrations per client address per window.' },
+    1,
+    1_000_000,
+  ),
+  registrationWindowMs: duration(
+    { env: 'REGISTRATION_WINDOW', default: '1h', description: 'The window of the registration limit.' },
+    1000,
+  ),
   instanceId: str(
     {
       env: 'INSTANCE_ID',

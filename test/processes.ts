@@ -55,6 +55,7 @@ export function processEnv(vars: Record<string, string>): Record<string, string>
     NODE_ENV: 'test',
     ADMIN_PASSWORD,
     LOG_LEVEL: 'warn',
+    REGISTRATION_MAX_PER_IP: '1000000',
     COOKIE_SECURE: 'false',
     HOST: '127.0.0.1',
     ...vars,

@@ -30,6 +30,7 @@ export const ERRORS = {
     message: "A superuser's account, permissions and sessions are changed only by a superuser or itself.",
   },
   wrong_password: { status: 403, message: 'The current password is wrong.' },
+  registration_closed: { status: 403, message: 'Registration is closed; an administrator creates accounts.' },
   not_found: { status: 404, message: 'No such route.' },
   user_not_found: { status: 404, message: 'No such user.' },
   session_not_found: { status: 404, message: 'No such session.' },

@@ -34,6 +34,10 @@ export interface RedisKeys {
   loginFailuresAccountIp(usernameHash: string, ipHash: string): string
   /** Counter: failed logins from one client address (hashed), across all accounts. */
   loginFailuresIp(ipHash: string): string
+  /** Marker beside a limit counter: its first refusal of the window was announced. */
+  limitNoticed(counterKey: string): string
+  /** Counter: registrations from one client address (hashed). */
+  registrationsIp(ipHash: string): string
   /** SCAN pattern matching every key of this prefix. */
   readonly all: string
 }
@@ -61,6 +65,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     loginFailuresAccount: (usernameHash: string) => `${base}rl:a:${usernameHash}`,
     loginFailuresAccountIp: (usernameHash: string, ipHash: string) => `${base}rl:ai:${usernameHash}:${ipHash}`,
     loginFailuresIp: (ipHash: string) => `${base}rl:i:${ipHash}`,
+    limitNoticed: (counterKey: string) => `${counterKey}:n`,
+    registrationsIp: (ipHash: string) => `${base}rl:r:${ipHash}`,
     all: `${prefix}*`,
   })
 }

@@ -5,6 +5,8 @@ import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { errors } from '../../lib/responses'
 import type { authPlugin } from '../auth/plugin'
+import { Credentials, UserCreated } from '../users/model'
+import { createUser } from '../users/service'
 import { AdminUser, UserDeleted, UserIdParams, UserListQuery, UserPage, UserStatusChanged } from './model'
 import { deleteUser, getUser, listUsers, setUserDisabled } from './service'
 import { adminSessionRoutes } from './sessions'
@@ -22,6 +24,24 @@ export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
           'Needs user:read. Ordered by id, `limit` per page (default 50, at most 100); pass `nextAfter` back as `after` for the next page. `q` matches a case-insensitive substring of the username; `disabled` filters by state.',
       },
     })
+    .post(
+      '/admin/users',
+      async ({ body, actor, set }) => {
+        const user = await createUser(ctx, body, actor)
+        set.status = 201
+        return user
+      },
+      {
+        auth: 'user:manage',
+        body: Credentials,
+        response: { 201: UserCreated, ...errors(401, 403, 409, 413, 415, 422) },
+        detail: {
+          summary: 'Create a user',
+          description:
+            'Needs user:manage. Creates an account with no permissions, as registration does, with the caller recorded as the actor; works with REGISTRATION=closed.',
+        },
+      },
+    )
     .get('/admin/users/:id', ({ params }) => getUser(ctx, params.id), {
       auth: 'user:read',
       params: UserIdParams,

@@ -11,7 +11,7 @@ import { endSessionByToken } from '../sessions/service'
 import { AccountClosedError, appendEvent, createSession, type Session } from '../sessions/store'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/repository'
-import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from './rate-limit'
+import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt, tooManyAttempts } from './rate-limit'
 
 export interface LoginInput {
   username: string
@@ -55,13 +55,14 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
     withRedis(() => reserveLoginAttempt(ctx, limitKeys)),
     username === undefined ? undefined : withPostgres(() => findUserByUsername(ctx.db, username)),
   ])
-  if (reserved.status === 'rejected') {
-    const error = reserved.reason
-    if (error instanceof AppError && error.status === 429) {
-      ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
-      await failed('rate_limited', 0)
-    }
-    throw error
+  if (reserved.status === 'rejected') throw reserved.reason
+  const refusal = reserved.value
+  if (refusal) {
+    ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
+    // Announced once per window and limit; every refusal after it is only counted, so a client
+    // hammering a limit cannot flood the stream (and trim real history out of it).
+    if (refusal.first) await failed('rate_limited', 0)
+    throw tooManyAttempts(refusal.waitMs)
   }
   if (found.status === 'rejected') {
     await giveAttemptBack()

@@ -7,7 +7,7 @@ import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { normalizeUsername } from '../../lib/limits'
 import { type Actor, actorEventFields } from '../auth/client'
-import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit'
+import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt, tooManyAttempts } from '../auth/rate-limit'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession } from '../sessions/management'
 import { publicIdFor } from '../sessions/record'
@@ -42,7 +42,8 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
   // The same counters as login: a stolen cookie cannot be used to guess the password faster.
   // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
   const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, input.actor.ip)
-  await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
+  const refusal = await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
+  if (refusal) throw tooManyAttempts(refusal.waitMs)
   let user: { passwordHash: string; disabled: boolean } | undefined
   let passwordOk = false
   try {

@@ -2,9 +2,11 @@
 
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
+import { AppError, withRedis } from '../../lib/errors'
 import { errors } from '../../lib/responses'
 import { anonymousActor, clientFacts } from '../auth/client'
 import type { authPlugin } from '../auth/plugin'
+import { reserveRegistration } from '../auth/rate-limit'
 import { Credentials, PermissionChangeBody, PermissionChangeResult, UserCreated } from './model'
 import { changePermission, createUser } from './service'
 
@@ -14,14 +16,22 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
     .post(
       '/user',
       async ({ body, request, server, set }) => {
-        const user = await createUser(ctx, body, anonymousActor(clientFacts(ctx, request, server)))
+        if (ctx.config.registration === 'closed') throw new AppError('registration_closed')
+        const actor = anonymousActor(clientFacts(ctx, request, server))
+        // Counted before any argon2 work: a flood from one client costs one Redis step each.
+        await withRedis(() => reserveRegistration(ctx, actor.ip))
+        const user = await createUser(ctx, body, actor)
         set.status = 201
         return user
       },
       {
         body: Credentials,
-        response: { 201: UserCreated, ...errors(403, 409, 413, 415, 422) },
-        detail: { summary: 'Register a user', description: 'Creates an account with no permissions.' },
+        response: { 201: UserCreated, ...errors(403, 409, 413, 415, 422, 429) },
+        detail: {
+          summary: 'Register a user',
+          description:
+            'Creates an account with no permissions. Limited per client address (REGISTRATION_MAX_PER_IP per REGISTRATION_WINDOW, 429 past it); 403 `registration_closed` with REGISTRATION=closed, where an administrator creates accounts (POST /admin/users).',
+        },
       },
     )
     .post('/user/assign', ({ body, actor }) => changePermission(ctx, { ...body, actor }, 'grant'), {
