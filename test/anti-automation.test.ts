@@ -115,7 +115,9 @@ describe('a client at its login limit', () => {
     const failures = (await streamEvents()).filter((e) => e?.type === 'login_failed' && e.username === 'hammered')
     const reasons = failures.map((e) => (e as { reason: string }).reason)
     expect(reasons).toEqual(['bad_credentials', 'bad_credentials', 'rate_limited'])
-    expect(await (await call(env.app, 'GET', '/metrics')).text()).toMatch(/tessera_logins_total\{outcome="rate_limited"\} 50\b/)
+    expect(await (await call(env.app, 'GET', '/metrics')).text()).toMatch(
+      /tessera_logins_total\{outcome="rate_limited"\} 50\b/,
+    )
   })
 })
 
