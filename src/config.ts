@@ -177,6 +177,15 @@ export const ConfigSchema = T.Object({
     { env: 'LOGIN_FAILURE_WINDOW', default: '15m', description: 'The window of the login limits.' },
     1000,
   ),
+  reauthWindowMs: duration(
+    {
+      env: 'REAUTH_WINDOW',
+      default: '10m',
+      description:
+        'Sensitive actions (permission and account changes, ending everyone’s sessions) need a password proven this recently.',
+    },
+    1000,
+  ),
   rateLimitIpv6PrefixBits: int(
     {
       env: 'RATE_LIMIT_IPV6_PREFIX',

@@ -167,6 +167,7 @@ describe('event stream', () => {
       ip: '',
       userAgent: '',
       userAgentRef: '',
+      authenticatedAt: 0,
     }
     const key = `${env.prefix}trim-test`
     const first = (await env.redis.xadd(key, '*', 't', 'logout')) as string

@@ -12,6 +12,7 @@ const fields = {
   expiresAt: 1_796_043_200_000,
   ip: '2001:db8::1',
   userAgentRef: 'zLQOnQrg',
+  authenticatedAt: 1_796_000_300_000,
 }
 const { head, tail } = packRecord(fields)
 const record = `${head}${encodePermissions(['user:read', 'audit:read'])}${tail}`
@@ -35,16 +36,24 @@ describe('session record', () => {
     expect(session?.permissions).toEqual([])
   })
 
+  test('a record of the format before re-authentication (eight parts) last proved its password at creation', () => {
+    const previous = record.slice(0, record.lastIndexOf('|'))
+    expect(previous.split('|')).toHaveLength(8)
+    const session = parseSession('h', previous)
+    expect(session).toMatchObject({ userAgentRef: fields.userAgentRef, authenticatedAt: fields.createdAt })
+  })
+
   test.each([
     ['missing', null],
     ['empty', ''],
-    ['one part short', record.slice(0, record.lastIndexOf('|'))],
+    ['two parts short', record.split('|').slice(0, 7).join('|')],
     ['one part more', `${record}|extra`],
     ['no separators', 'garbage'],
     ['a user id that is not base 36', record.replace(/^[^|]*/, '!!')],
     ['an expiry that is not a number', record.split('|').with(3, '').join('|')],
     ['a last-seen that is not a number', record.split('|').with(4, '').join('|')],
     ['a creation time that is not a number', record.split('|').with(5, '').join('|')],
+    ['an authentication time that is not a number', record.split('|').with(8, '!').join('|')],
   ])('%s: no session', (_, value) => {
     expect(parseSession('h', value)).toBeUndefined()
   })

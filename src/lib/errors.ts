@@ -16,6 +16,10 @@ export const ERRORS = {
   invalid_request: { status: 400, message: 'The request could not be read.' },
   unauthenticated: { status: 401, message: 'A valid session is required.' },
   invalid_credentials: { status: 401, message: 'Invalid username or password.' },
+  reauth_required: {
+    status: 401,
+    message: 'This action needs a recent proof of password: POST /user/reauth, then send it again.',
+  },
   forbidden: { status: 403, message: (p: { permission: string }) => `The "${p.permission}" permission is required.` },
   cross_origin_request: {
     status: 403,

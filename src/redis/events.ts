@@ -20,6 +20,7 @@ export const EVENT_TYPES = [
   'user_deleted',
   'password_changed',
   'access_denied',
+  'session_reauthenticated',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
@@ -56,6 +57,7 @@ export type AuthEvent = EventBase &
     | { type: 'user_deleted' }
     | { type: 'password_changed' }
     | { type: 'access_denied'; permission: string; path: string }
+    | { type: 'session_reauthenticated' }
   )
 
 // Short stream field names keep entries small; this table is the only place they are spelled out.

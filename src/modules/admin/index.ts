@@ -32,7 +32,7 @@ export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
         return user
       },
       {
-        auth: 'user:manage',
+        auth: { permission: 'user:manage', fresh: true },
         body: Credentials,
         response: { 201: UserCreated, ...errors(401, 403, 409, 413, 415, 422) },
         detail: {
@@ -52,7 +52,7 @@ export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
       '/admin/users/:id/disable',
       ({ params, actor }) => setUserDisabled(ctx, { userId: params.id, disabled: true, actor }),
       {
-        auth: 'user:manage',
+        auth: { permission: 'user:manage', fresh: true },
         params: UserIdParams,
         response: { 200: UserStatusChanged, ...errors(401, 403, 404, 409, 422) },
         detail: {
@@ -66,14 +66,14 @@ export function adminRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
       '/admin/users/:id/enable',
       ({ params, actor }) => setUserDisabled(ctx, { userId: params.id, disabled: false, actor }),
       {
-        auth: 'user:manage',
+        auth: { permission: 'user:manage', fresh: true },
         params: UserIdParams,
         response: { 200: UserStatusChanged, ...errors(401, 403, 404, 422) },
         detail: { summary: 'Enable a user', description: 'Needs user:manage. The user can log in again.' },
       },
     )
     .delete('/admin/users/:id', ({ params, actor }) => deleteUser(ctx, { userId: params.id, actor }), {
-      auth: 'user:manage',
+      auth: { permission: 'user:manage', fresh: true },
       params: UserIdParams,
       response: { 200: UserDeleted, ...errors(401, 403, 404, 409, 422) },
       detail: {

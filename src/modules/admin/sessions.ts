@@ -89,7 +89,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
           reason: 'ended_everywhere_by_admin',
         }),
       {
-        auth: 'superuser',
+        auth: { permission: 'superuser', fresh: true },
         response: { 200: EverySessionEnded, ...errors(401, 403) },
         detail: {
           summary: 'End every session of every user',

@@ -7,11 +7,11 @@ import { SESSION_SECURITY } from '../docs'
 import { iso } from '../sessions/model'
 import type { Session } from '../sessions/store'
 import { cookieFromHeader } from '../sessions/token'
-import { LoginBody, LogoutResult, Me } from '../users/model'
+import { LoginBody, LogoutResult, Me, ReauthBody, Reauthenticated } from '../users/model'
 import { clientFacts } from './client'
 import { clearSessionCookie, setSessionCookie } from './cookie'
 import type { authPlugin } from './plugin'
-import { login, logout } from './service'
+import { login, logout, reauthenticate } from './service'
 
 // A cached session answers many /user/me requests; its view is built once per session object (and
 // again only if its permissions are replaced). Pre-serialised text in a Response would save
@@ -25,7 +25,12 @@ function meView(session: Session): typeof Me.static {
       id: session.userId,
       username: session.username,
       permissions: session.permissions,
-      session: { id: session.publicId, createdAt: iso(session.createdAt), expiresAt: iso(session.expiresAt) },
+      session: {
+        id: session.publicId,
+        createdAt: iso(session.createdAt),
+        expiresAt: iso(session.expiresAt),
+        authenticatedAt: iso(session.authenticatedAt),
+      },
     }
     views.set(session, view)
   }
@@ -88,5 +93,21 @@ export function authRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
           description: 'The logged-in user, their current permissions and this session.',
         },
       })
+      .post(
+        '/user/reauth',
+        async ({ session, actor, body }) => ({
+          authenticatedAt: iso(await reauthenticate(ctx, { session, actor, password: body.password })),
+        }),
+        {
+          auth: true,
+          body: ReauthBody,
+          response: { 200: Reauthenticated, ...errors(401, 403, 413, 415, 422, 429) },
+          detail: {
+            summary: 'Prove my password again',
+            description:
+              'Step-up re-authentication: verifies the password of the logged-in account (403 `wrong_password` when wrong; counted and limited like a login, 429 past the limits) and marks this session fresh. Routes that change permissions or accounts, and ending everyone’s sessions, need a proof within REAUTH_WINDOW (default 10 minutes) and answer 401 `reauth_required` without one. No new token: the cookie stays.',
+          },
+        },
+      )
   )
 }

@@ -1,9 +1,11 @@
 // The auth plugin: one macro. Routes declare `{ auth: true }` (a session), `{ auth: 'user:read' }`
-// (a session holding that permission) or `{ auth: { permission } }`, and their handlers receive a
-// typed `session` and `actor`; anything else answers 401 (no valid session) or 403 (permission
-// missing) in the one error shape.
+// (a session holding that permission) or `{ auth: { permission, fresh } }` (and a password proven
+// recently), and their handlers receive a typed `session` and `actor`; anything else answers 401
+// (no valid session), 403 (permission missing) or 401 `reauth_required` (proof too old) in the one
+// error shape.
 
 import { Elysia } from 'elysia'
+import { parseDuration } from '../../config'
 import type { AppContext } from '../../context'
 import { AppError, type ErrorBodyType, errorBody, withRedis } from '../../lib/errors'
 import { REQUEST_ID_HEADER } from '../../lib/http'
@@ -14,11 +16,23 @@ import { cookieFromHeader } from '../sessions/token'
 import { type Authenticate, createAuthenticator } from './authenticate'
 import { type Actor, clientFacts, requestActor, type Server } from './client'
 
-/** What a route needs: any session, or one holding a permission. */
-export type AuthNeed = true | Permission | { permission?: Permission }
+/**
+ * What a route needs: any session, or one holding a permission; `fresh` also needs the password
+ * proven within REAUTH_WINDOW (`true`) or the given duration (e.g. `'5m'`). Freshness counts from
+ * the last proof of password (login, POST /user/reauth, a password change), not from creation or
+ * activity.
+ */
+export type AuthNeed = true | Permission | { permission?: Permission; fresh?: true | string }
 
-const permissionOf = (need: AuthNeed): Permission | undefined =>
-  need === true ? undefined : typeof need === 'string' ? need : need.permission
+function parseNeed(ctx: AppContext, need: AuthNeed): { permission?: Permission; freshMs?: number } {
+  if (need === true) return {}
+  if (typeof need === 'string') return { permission: need }
+  if (need.fresh === undefined) return { permission: need.permission }
+  const freshMs = need.fresh === true ? ctx.config.reauthWindowMs : parseDuration(need.fresh)
+  // A route's declaration is code: a bad one fails when the app is built, not at the first request.
+  if (freshMs === undefined) throw new Error(`auth macro: "${need.fresh}" is not a duration`)
+  return { permission: need.permission, freshMs }
+}
 
 /**
  * The session is looked up in `resolve`, after the request was validated, and the outcome is
@@ -55,10 +69,10 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
 
   return new Elysia({ name: 'tessera.auth', seed: ctx.id }).macro({
     auth(need: AuthNeed) {
-      const permission = permissionOf(need)
-      // A permission check skips the local cache, so a revoke made through any instance binds on
-      // the very next request everywhere.
-      const fresh = permission !== undefined
+      const { permission, freshMs } = parseNeed(ctx, need)
+      // A permission or freshness check skips the local cache: a revoke made through any instance
+      // binds on the very next request everywhere, and a re-authentication anywhere counts at once.
+      const fresh = permission !== undefined || freshMs !== undefined
       return {
         detail: { security: SESSION_SECURITY },
         async resolve({ request, server, set, status }) {
@@ -70,6 +84,11 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
           if (permission !== undefined && !hasPermission(session.permissions, permission)) {
             await recordDenial(session, permission, request, server)
             return status(403, refusal(set, new AppError('forbidden', { params: { permission } })))
+          }
+          // After the permission: a session that may not act at all is not asked to prove more.
+          if (freshMs !== undefined && ctx.now() - session.authenticatedAt >= freshMs) {
+            ctx.metrics.increment('tessera_auth_denied_total', { reason: 'reauth_required' })
+            return status(401, refusal(set, new AppError('reauth_required')))
           }
           const actor: Actor = requestActor(ctx, session, request, server)
           return { session, actor }

@@ -1,5 +1,6 @@
-// Login and logout: argon2id verification that costs the same for unknown users, a fresh token on
-// every login, and the presented session (if any) ended so no token survives a login.
+// Proofs of password: login (argon2id verification that costs the same for unknown users, a fresh
+// token on every login, the presented session ended so no token survives a login), logout, and
+// the re-authentication of a live session.
 
 import { and, eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
@@ -8,9 +9,10 @@ import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { normalizeUsername } from '../../lib/limits'
 import { describeError } from '../../lib/logger'
 import { endSessionByToken } from '../sessions/service'
-import { AccountClosedError, appendEvent, createSession, type Session } from '../sessions/store'
+import { AccountClosedError, appendEvent, createSession, reauthenticateSession, type Session } from '../sessions/store'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/repository'
+import { type Actor, actorEventFields } from './client'
 import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt, tooManyAttempts } from './rate-limit'
 
 export interface LoginInput {
@@ -162,4 +164,78 @@ export function logout(ctx: AppContext, presented: unknown, ip: string, userAgen
     { type: 'logout', instance: ctx.config.instanceId, ip, userAgent },
     ctx.now(),
   )
+}
+
+/**
+ * Checks the password of the session's own account, rate-limited and counted exactly like a login
+ * (a stolen cookie cannot guess the password any faster): counted as failed up front, given back
+ * once it proved right. A wrong one is 403 `wrong_password` naming `field`, not 401: the session
+ * is fine, and a 401 would make many clients drop it. Returns the stored hash it verified.
+ */
+export async function proveOwnPassword(
+  ctx: AppContext,
+  input: { session: Session; actor: Actor; password: string; field: string },
+): Promise<string> {
+  const { session, actor } = input
+  const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, actor.ip)
+  const refusal = await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
+  if (refusal) throw tooManyAttempts(refusal.waitMs)
+  let user: { passwordHash: string; disabled: boolean } | undefined
+  let passwordOk = false
+  try {
+    const rows = await withPostgres(() =>
+      ctx.db
+        .select({ passwordHash: users.passwordHash, disabled: users.disabled })
+        .from(users)
+        .where(eq(users.id, session.userId)),
+    )
+    user = rows[0]
+    if (!user || user.disabled) throw new AppError('unauthenticated')
+    passwordOk = await verifyPassword(user.passwordHash, input.password)
+  } catch (error) {
+    // Ended for a reason other than the password: the attempt is given back.
+    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
+    throw error
+  }
+  if (!passwordOk) {
+    await withRedis(() =>
+      appendEvent(
+        ctx.store,
+        {
+          type: 'login_failed',
+          username: session.username,
+          reason: 'bad_credentials',
+          ...actorEventFields(ctx, actor, session.userId),
+        },
+        ctx.now(),
+      ),
+    )
+    throw new AppError('wrong_password', { field: input.field })
+  }
+  await withRedis(() => releaseLoginAttempt(ctx, limitKeys, true))
+  return user.passwordHash
+}
+
+/**
+ * Step-up re-authentication: the session proves the password again and counts as fresh for
+ * routes that need a recent proof (`{ auth: { fresh } }`), without a new token. Returns the new
+ * authenticatedAt.
+ */
+export async function reauthenticate(
+  ctx: AppContext,
+  input: { session: Session; actor: Actor; password: string },
+): Promise<number> {
+  const { session, actor } = input
+  await proveOwnPassword(ctx, { ...input, field: 'password' })
+  const now = ctx.now()
+  const live = await withRedis(() =>
+    reauthenticateSession(ctx.store, {
+      tokenHash: session.tokenHash,
+      event: { type: 'session_reauthenticated', ...actorEventFields(ctx, actor, session.userId) },
+      now,
+    }),
+  )
+  ctx.sessionCache?.delete(session.tokenHash)
+  if (!live) throw new AppError('unauthenticated')
+  return now
 }

@@ -5,15 +5,14 @@ import { eq } from 'drizzle-orm'
 import type { AppContext } from '../../context'
 import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
-import { normalizeUsername } from '../../lib/limits'
 import { type Actor, actorEventFields } from '../auth/client'
-import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt, tooManyAttempts } from '../auth/rate-limit'
+import { proveOwnPassword } from '../auth/service'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { rotateSession } from '../sessions/management'
 import { publicIdFor } from '../sessions/record'
 import type { Session } from '../sessions/store'
 import { generateToken, hashToken } from '../sessions/token'
-import { hashPassword, verifyPassword } from '../users/password'
+import { hashPassword } from '../users/password'
 import { updateBumpingVersion } from '../users/repository'
 
 export interface PasswordChange {
@@ -33,38 +32,16 @@ export interface PasswordChangeOutcome {
   propagated: boolean
 }
 
-/** 403, not 401: the session is fine, and a 401 would make many clients drop it and log out. */
-export const wrongCurrentPassword = () => new AppError('wrong_password', { field: 'currentPassword' })
-
 export async function changePassword(ctx: AppContext, input: PasswordChange): Promise<PasswordChangeOutcome> {
   const { session } = input
   const userId = session.userId
-  // The same counters as login: a stolen cookie cannot be used to guess the password faster.
-  // Counted as failed up front (see rate-limit.ts), given back once the password proved right.
-  const limitKeys = loginLimitKeys(ctx, normalizeUsername(session.username) ?? session.username, input.actor.ip)
-  const refusal = await withRedis(() => reserveLoginAttempt(ctx, limitKeys))
-  if (refusal) throw tooManyAttempts(refusal.waitMs)
-  let user: { passwordHash: string; disabled: boolean } | undefined
-  let passwordOk = false
-  try {
-    const rows = await withPostgres(() =>
-      ctx.db
-        .select({ passwordHash: users.passwordHash, disabled: users.disabled })
-        .from(users)
-        .where(eq(users.id, userId)),
-    )
-    user = rows[0]
-    if (!user || user.disabled) throw new AppError('unauthenticated')
-    passwordOk = await verifyPassword(user.passwordHash, input.currentPassword)
-  } catch (error) {
-    // Ended for a reason other than the password: the attempt is given back.
-    await releaseLoginAttempt(ctx, limitKeys, false).catch(() => {})
-    throw error
-  }
-  // A wrong password keeps the attempt counted; a right one gives it back before anything else.
-  if (!passwordOk) throw wrongCurrentPassword()
-  await withRedis(() => releaseLoginAttempt(ctx, limitKeys, true))
-  const oldHash = user.passwordHash
+  // The current password is this change's re-authentication (see proveOwnPassword).
+  const oldHash = await proveOwnPassword(ctx, {
+    session,
+    actor: input.actor,
+    password: input.currentPassword,
+    field: 'currentPassword',
+  })
 
   const passwordHash = await hashPassword(input.newPassword)
   // The new token exists before the commit so the outbox row can spare it: however late the relay

@@ -44,6 +44,8 @@ if expires <= a.now then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[3], a.oldHash)
 t[${PART.lastSeenBack}] = b36(expires - a.now)
+-- A password change proves the password: the rotated session is fresh.
+t[${PART.authenticatedBack}] = b36(expires - a.now)
 redis.call('SET', KEYS[2], table.concat(t, '|'), 'PX', ms(math.max(1, math.min(a.idle, expires - a.now))))
 redis.call('HSET', KEYS[3], a.newHash, '')
 extend(KEYS[3], expires - a.now)

@@ -1,7 +1,8 @@
 // The session record as Redis stores it: one short string per session, packed to stay small.
 //
-// A live session costs one key. Its value is `uid|username|perms|expires|idle|age|ip|ua`: numbers
-// in base 36; last-seen and created as milliseconds back from the absolute expiry (short numbers);
+// A live session costs one key. Its value is `uid|username|perms|expires|idle|age|ip|ua|auth`:
+// numbers in base 36; last-seen, created and last proof of password as milliseconds back from the
+// absolute expiry (short numbers);
 // permissions as a bit mask over the catalogue; the user agent as a reference into a shared table
 // of user agents (most sessions share a handful of browsers). At about 60 bytes the value fits one
 // small allocation; a hash with one field per item needs more than twice that. Pure functions
@@ -27,10 +28,19 @@ export interface Session {
   userAgent: string
   /** Key of the user agent in the shared table ('' when the client sent none). */
   userAgentRef: string
+  /** When the session last proved the password (login, re-authentication, password change). */
+  authenticatedAt: number
 }
 
 /** 1-based positions of the record's parts, as the Lua scripts address them. */
-export const PART = { userId: 1, permissions: 3, expires: 4, lastSeenBack: 5, createdBack: 6 } as const
+export const PART = {
+  userId: 1,
+  permissions: 3,
+  expires: 4,
+  lastSeenBack: 5,
+  createdBack: 6,
+  authenticatedBack: 9,
+} as const
 
 export const toBase36 = (n: number) => Math.floor(n).toString(36)
 
@@ -76,6 +86,7 @@ export interface RecordFields {
   expiresAt: number
   ip: string
   userAgentRef: string
+  authenticatedAt: number
 }
 
 /**
@@ -86,7 +97,7 @@ export function packRecord(fields: RecordFields): { head: string; tail: string }
   const { expiresAt } = fields
   return {
     head: `${toBase36(fields.userId)}|${fields.username}|`,
-    tail: `|${toBase36(expiresAt)}|${toBase36(expiresAt - fields.lastSeenAt)}|${toBase36(expiresAt - fields.createdAt)}|${fields.ip}|${fields.userAgentRef}`,
+    tail: `|${toBase36(expiresAt)}|${toBase36(expiresAt - fields.lastSeenAt)}|${toBase36(expiresAt - fields.createdAt)}|${fields.ip}|${fields.userAgentRef}|${toBase36(expiresAt - fields.authenticatedAt)}`,
   }
 }
 
@@ -105,6 +116,7 @@ class StoredSession implements Session {
     readonly expiresAt: number,
     readonly ip: string,
     readonly userAgentRef: string,
+    public authenticatedAt: number,
     public userAgent = '',
   ) {}
 
@@ -116,8 +128,10 @@ class StoredSession implements Session {
 const base36 = (value: string, from: number, to: number) => Number.parseInt(value.slice(from, to), 36)
 
 /**
- * Parses a stored record; undefined when missing or not in a format this version writes. A scan
+ * Parses a stored record; undefined when missing or not in a format this version reads. A scan
  * for the separators rather than split('|'): every uncached authenticated request runs this.
+ * Records written before re-authentication existed have eight parts; their password was last
+ * proven at login, when they were created.
  */
 export function parseSession(tokenHash: string, value: string | null | undefined): Session | undefined {
   if (!value) return undefined
@@ -131,12 +145,20 @@ export function parseSession(tokenHash: string, value: string | null | undefined
   // Each search starts after the previous separator, so a missing one shows as positions out of
   // order; a ninth part means another format.
   const ordered = p1 >= 0 && p1 < p2 && p2 < p3 && p3 < p4 && p4 < p5 && p5 < p6 && p6 < p7
-  if (!ordered || value.indexOf('|', p7 + 1) !== -1) return undefined
+  if (!ordered) return undefined
+  const p8 = value.indexOf('|', p7 + 1)
+  if (p8 !== -1 && value.indexOf('|', p8 + 1) !== -1) return undefined
   const userId = base36(value, 0, p1)
   const expiresAt = base36(value, p3 + 1, p4)
   const lastSeenAt = expiresAt - base36(value, p4 + 1, p5)
   const createdAt = expiresAt - base36(value, p5 + 1, p6)
-  if (!Number.isSafeInteger(userId) || !Number.isFinite(lastSeenAt) || !Number.isFinite(createdAt)) return undefined
+  const authenticatedAt = p8 === -1 ? createdAt : expiresAt - base36(value, p8 + 1, value.length)
+  const valid =
+    Number.isSafeInteger(userId) &&
+    Number.isFinite(lastSeenAt) &&
+    Number.isFinite(createdAt) &&
+    Number.isFinite(authenticatedAt)
+  if (!valid) return undefined
   return new StoredSession(
     tokenHash,
     userId,
@@ -146,7 +168,8 @@ export function parseSession(tokenHash: string, value: string | null | undefined
     lastSeenAt,
     expiresAt,
     value.slice(p6 + 1, p7),
-    value.slice(p7 + 1),
+    p8 === -1 ? value.slice(p7 + 1) : value.slice(p7 + 1, p8),
+    authenticatedAt,
   )
 }
 

@@ -243,6 +243,22 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(a.event))
 return applied
 `)
 
+// KEYS: session, events. Records a new proof of password on a live session (records of the format
+// before re-authentication get the part appended), with its event. Returns 1, or 0 when the session
+// is gone or expired.
+const REAUTHENTICATE = lua(`
+local a = cjson.decode(ARGV[1])
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+local t = split(value)
+local expires = tonumber(t[${PART.expires}], 36)
+if expires <= a.now then return 0 end
+t[${PART.authenticatedBack}] = b36(expires - a.now)
+redis.call('SET', KEYS[1], table.concat(t, '|'), 'KEEPTTL')
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', a.maxlen, '*', unpack(a.event))
+return 1
+`)
+
 const APPEND_ONCE = lua(`
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
@@ -289,7 +305,16 @@ export async function createSession(
   const userAgent = sanitizeUserAgent(input.userAgent)
   const uaRef = userAgentRef(userAgent)
   const expiresAt = now + store.absoluteTimeoutMs
-  const record = { userId: user.id, username: user.username, createdAt: now, lastSeenAt: now, expiresAt, ip }
+  // A login proves the password: the session starts fresh.
+  const record = {
+    userId: user.id,
+    username: user.username,
+    createdAt: now,
+    lastSeenAt: now,
+    authenticatedAt: now,
+    expiresAt,
+    ip,
+  }
   const { head, tail } = packRecord({ ...record, userAgentRef: uaRef })
   const userKey = store.keys.userSessions(user.id)
   const args = {
@@ -489,6 +514,25 @@ export async function setUserPermissions(store: SessionStore, input: SetUserPerm
     [keys.userSessions(input.userId), keys.events, keys.outboxApplied(input.outboxId)],
     [JSON.stringify(args)],
   )) as number
+}
+
+/** Records that a live session just proved the password again; false when it had ended. */
+export async function reauthenticateSession(
+  store: SessionStore,
+  input: { tokenHash: string; event: EventInput; now: number },
+): Promise<boolean> {
+  const args = {
+    now: input.now,
+    maxlen: String(store.streamMaxLen),
+    event: withTime({ ...input.event, sessionHash: input.tokenHash } as EventInput, input.now),
+  }
+  const result = await runScript(
+    store.redis,
+    REAUTHENTICATE,
+    [store.keys.session(input.tokenHash), store.keys.events],
+    [JSON.stringify(args)],
+  )
+  return result === 1
 }
 
 /** Appends an event that changes nothing else in Redis (e.g. a failed login). */

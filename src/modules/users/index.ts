@@ -35,7 +35,7 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
       },
     )
     .post('/user/assign', ({ body, actor }) => changePermission(ctx, { ...body, actor }, 'grant'), {
-      auth: 'user:assign',
+      auth: { permission: 'user:assign', fresh: true },
       body: PermissionChangeBody,
       response: { 200: PermissionChangeResult, ...errors(401, 403, 404, 413, 415, 422) },
       detail: {
@@ -45,7 +45,7 @@ export function userRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>)
       },
     })
     .post('/user/unassign', ({ body, actor }) => changePermission(ctx, { ...body, actor }, 'revoke'), {
-      auth: 'user:assign',
+      auth: { permission: 'user:assign', fresh: true },
       body: PermissionChangeBody,
       response: { 200: PermissionChangeResult, ...errors(401, 403, 404, 409, 413, 415, 422) },
       detail: {

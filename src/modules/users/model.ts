@@ -77,7 +77,26 @@ export const Me = t.Object({
     // the rest of a cached session lookup.
     createdAt: t.String({ description: 'ISO 8601 date-time.' }),
     expiresAt: t.String({ description: 'Absolute expiry (ISO 8601); idle expiry comes sooner without use.' }),
+    authenticatedAt: t.String({
+      description:
+        'When this session last proved the password (ISO 8601): login, POST /user/reauth or a password change.',
+    }),
   }),
+})
+
+export const ReauthBody = t.Object(
+  {
+    password: t.String({
+      minLength: 1,
+      maxLength: PASSWORD_MAX_LENGTH,
+      error: `password must be 1 to ${PASSWORD_MAX_LENGTH} characters`,
+    }),
+  },
+  { additionalProperties: false },
+)
+
+export const Reauthenticated = t.Object({
+  authenticatedAt: t.String({ format: 'date-time', description: 'The new proof of password.' }),
 })
 
 export const PermissionChangeResult = t.Object({
