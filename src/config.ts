@@ -55,6 +55,11 @@ export const ConfigSchema = T.Object({
   production: derived(T.Boolean({ description: 'NODE_ENV is production.' })),
   port: int({ env: 'PORT', default: '3000', description: 'HTTP port.' }, 0, 65535),
   host: str({ env: 'HOST', default: '0.0.0.0', description: 'Address to listen on.' }, { minLength: 1 }),
+  reusePort: bool({
+    env: 'REUSE_PORT',
+    default: 'false',
+    description: 'Let several processes listen on PORT together (SO_REUSEPORT); otherwise a busy port stops the boot.',
+  }),
   databaseUrl: url(
     {
       env: 'DATABASE_URL',

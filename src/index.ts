@@ -2,7 +2,14 @@
 
 import type Redis from 'ioredis'
 import { createApp } from './app'
-import { connectRedisOrExit, loadConfigOrExit, onShutdown, prepareDatabaseOrExit } from './cli/shared'
+import {
+  connectRedisOrExit,
+  fatal,
+  listenFailure,
+  loadConfigOrExit,
+  onShutdown,
+  prepareDatabaseOrExit,
+} from './cli/shared'
 import { type AppDeps, createContext } from './context'
 import { createDatabase } from './db/client'
 import { BODY_LIMIT_BYTES } from './lib/http'
@@ -45,9 +52,20 @@ if (config.sessionCacheSize > 0) {
 const app = createApp(deps)
 background.push(runOutboxRelay(createContext(deps), controller.signal))
 
-// Bun's own cap sits well above ours, so bodies between the two get our JSON 413 (see readJsonBody)
-// and only absurd ones are cut off by Bun.
-app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: BODY_LIMIT_BYTES * 16 })
+try {
+  app.listen({
+    port: config.port,
+    hostname: config.host,
+    // Elysia asks for SO_REUSEPORT unless told otherwise, and then a second instance on a busy port
+    // starts silently and takes a share of its connections: sharing must be asked for.
+    reusePort: config.reusePort,
+    // Bun's own cap sits well above ours, so bodies between the two get our JSON 413 (see
+    // readJsonBody) and only absurd ones are cut off by Bun.
+    maxRequestBodySize: BODY_LIMIT_BYTES * 16,
+  })
+} catch (error) {
+  fatal(listenFailure(config, error))
+}
 const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${app.server?.port}`
 logger.info('tessera listening', { url, docs: `${url}/swagger`, instance: config.instanceId })
 

@@ -1,17 +1,18 @@
 // A real nginx in front of a tiny upstream, asking Tessera's /auth/verify through auth_request:
 // no cookie is refused, a valid one reaches the upstream with the identity headers, a missing
 // permission is 403, and after logout the same cookie is refused. nginx comes from Debian's
-// packages (.ci/run installs it when missing) and is stopped by the PID this file started.
+// packages (`bun run test` installs it when missing) and is stopped by the PID this file started.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Server, Subprocess } from 'bun'
+import { findTool } from '../scripts/system-tools'
 import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, type TestEnv } from './helpers'
 
 const PASSWORD = 'correct horse battery'
-const NGINX = Bun.which('nginx') ?? Bun.which('nginx', { PATH: '/usr/sbin:/usr/local/sbin:/sbin' })
+const NGINX = findTool('nginx')
 
 let env: TestEnv
 let upstream: Server<undefined>
@@ -95,7 +96,10 @@ async function waitForNginx(url: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!NGINX) throw new Error('nginx is not installed: apt-get install -y nginx (.ci/run does it)')
+  if (!NGINX) {
+    // Plain `bun test` skips the step of `bun run test` that installs it.
+    throw new Error('nginx is not installed: run `bun run test`, or `bun scripts/system-tools.ts test` once')
+  }
   env = await createTestEnv('nginx')
   await registerUser(env, 'alice', PASSWORD)
   const admin = await loginAs(env, 'admin', ADMIN_PASSWORD)

@@ -70,8 +70,8 @@ async function stopProcess(proc: Subprocess): Promise<void> {
   await proc.exited
 }
 
-/** Starts `bun src/index.ts` and waits until /healthz answers. */
-export async function startServer(vars: Record<string, string>): Promise<ServerProcess> {
+/** Starts `bun src/index.ts` without waiting for it: for an instance that is expected to fail at boot. */
+export function spawnServer(vars: Record<string, string>): ServerProcess {
   const port = Number(vars.PORT ?? freePort())
   const lines: string[] = []
   const proc = Bun.spawn(['bun', 'src/index.ts'], {
@@ -83,13 +83,19 @@ export async function startServer(vars: Record<string, string>): Promise<ServerP
   collect(proc.stdout, lines)
   collect(proc.stderr, lines)
   const url = `http://127.0.0.1:${port}`
-  try {
-    await waitFor(async () => (await fetch(`${url}/healthz`)).ok, 20_000, `server on ${url}`)
-  } catch (error) {
-    await stopProcess(proc)
-    throw new Error(`${(error as Error).message}\n${lines.join('')}`)
-  }
   return { url, port, proc, stop: () => stopProcess(proc), output: () => lines.join('') }
+}
+
+/** Starts `bun src/index.ts` and waits until /healthz answers. */
+export async function startServer(vars: Record<string, string>): Promise<ServerProcess> {
+  const server = spawnServer(vars)
+  try {
+    await waitFor(async () => (await fetch(`${server.url}/healthz`)).ok, 20_000, `server on ${server.url}`)
+  } catch (error) {
+    await server.stop()
+    throw new Error(`${(error as Error).message}\n${server.output()}`)
+  }
+  return server
 }
 
 /** Starts a CLI entry point (e.g. src/cli/audit.ts) without waiting for anything. */

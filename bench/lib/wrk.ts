@@ -35,7 +35,7 @@ export function wrkPath(): string | null {
 
 export const WRK_MISSING = [
   'bench: wrk is not installed. It is the load generator (a separate process, well kept, in Debian).',
-  'Install it with:  apt-get update && apt-get install -y wrk   (bash .ci/run installs it too)',
+  'Run the benchmark with `bun run bench`, which installs it (scripts/system-tools.ts), or: apt-get install -y wrk',
 ].join('\n')
 
 export interface WrkRun {

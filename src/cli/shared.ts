@@ -74,6 +74,18 @@ export async function connectRedisOrExit(config: Config): Promise<Redis> {
   return redis
 }
 
+/** Why the server could not listen, as the one line it exits with. */
+export function listenFailure(config: Config, error: unknown): string {
+  const where = `${config.host}:${config.port}`
+  if ((error as { code?: string }).code !== 'EADDRINUSE') {
+    return `tessera: cannot listen on ${where} (${(error as Error).message})`
+  }
+  const inUse = `tessera: port ${config.port} is in use (${where})`
+  return config.reusePort
+    ? `${inUse} by a process that does not share it; REUSE_PORT=true must be set on every instance`
+    : `${inUse}; stop the other process, choose another PORT, or set REUSE_PORT=true on every instance to share it`
+}
+
 /** Runs `stop` once on SIGTERM or SIGINT, then exits. */
 export function onShutdown(stop: (signal: string) => Promise<void>): void {
   let stopping = false
