@@ -13,7 +13,7 @@ import { silentLogger } from '../src/lib/logger'
 import { login } from '../src/modules/auth/service'
 import { hashPassword, verifyPassword } from '../src/modules/users/password'
 import { findUserByUsername } from '../src/modules/users/repository'
-import { connectRedis, createRedis } from '../src/redis/client'
+import { connectRedis, createRedis } from '../src/store'
 
 const FLOORS = ['argon2', 'pg', 'login'] as const
 const floor = (process.env.LOGIN_FLOOR ?? 'argon2') as (typeof FLOORS)[number]

@@ -7,8 +7,7 @@ import { Elysia, t } from 'elysia'
 import { createApp } from '../src/app'
 import { silentLogger } from '../src/lib/logger'
 import { createSessionCache } from '../src/modules/sessions/cache'
-import { createSession } from '../src/modules/sessions/store'
-import { hashToken } from '../src/modules/sessions/token'
+import { createSession, hashToken } from '../src/store'
 import { createBenchEnv } from './lib/env'
 
 interface Handler {

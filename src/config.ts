@@ -14,7 +14,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>
 
 /** How a variable's text becomes a value. */
-type Parse = 'string' | 'url' | 'int' | 'bool' | 'duration' | 'origins'
+type Parse = 'string' | 'url' | 'int' | 'bool' | 'duration' | 'origins' | 'nodes'
 
 interface EnvOptions {
   /** The environment variable. */
@@ -77,6 +77,22 @@ export const ConfigSchema = T.Object({
       description: 'Redis 7 or newer.',
     },
     'redis|rediss',
+  ),
+  redisClusterNodes: T.Array(T.String(), {
+    env: 'REDIS_CLUSTER_NODES',
+    parse: 'nodes',
+    default: '',
+    description:
+      'Seed nodes of a Redis Cluster, `host:port` (or URLs with credentials and TLS, as REDIS_URL), comma-separated; empty: one Redis at REDIS_URL.',
+  }),
+  redisPartitions: int(
+    {
+      env: 'REDIS_PARTITIONS',
+      description:
+        'Partitions users are spread over (1 with a single Redis, 16 with a cluster); fixed for the life of a deployment’s sessions.',
+    },
+    1,
+    1024,
   ),
   redisKeyPrefix: str(
     {
@@ -289,6 +305,19 @@ function parseText(parse: Parse, text: string): { value: unknown } | { why: stri
       const ms = parseDuration(text)
       return ms === undefined ? { why: `expected a duration such as 30m, 12h or 7d, got "${text}"` } : { value: ms }
     }
+    case 'nodes': {
+      const nodes = text
+        .split(',')
+        .map((node) => node.trim())
+        .filter(Boolean)
+      for (const node of nodes) {
+        const url = node.includes('://') ? node : `redis://${node}`
+        if (!/^rediss?:\/\//.test(url) || !URL.canParse(url) || !new URL(url).port) {
+          return { why: `"${node}" is not a node such as 10.0.0.5:6379 or rediss://user:pass@host:6380` }
+        }
+      }
+      return { value: nodes }
+    }
     case 'origins': {
       const origins: string[] = []
       for (const item of text.split(',').map((o) => o.trim())) {
@@ -323,6 +352,8 @@ export function loadConfig(env: Env): Config {
   for (const variable of configVariables()) {
     let text = raw(variable.env) ?? variable.default
     if (variable.key === 'logLevel') text = (text ?? (production ? 'info' : 'debug')).toLowerCase()
+    // One partition keeps the layout of a single Redis; a cluster spreads users over sixteen.
+    if (variable.key === 'redisPartitions') text ??= raw('REDIS_CLUSTER_NODES') ? '16' : '1'
     if (text === undefined) continue
     const parsed = parseText(variable.parse, text)
     if ('why' in parsed) fail(variable.env, parsed.why)

@@ -1,19 +1,16 @@
 // What every module needs, built once per app from the injected clients and configuration.
 
-import type Redis from 'ioredis'
 import type { Config } from './config'
 import type { Db } from './db/client'
 import type { Logger } from './lib/logger'
 import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
 import type { SessionCache } from './modules/sessions/cache'
-import type { SessionStore } from './modules/sessions/store'
-import { createBatchedGet } from './redis/batched-get'
-import { createRedisKeys } from './redis/keys'
+import { createSessionStore, type RedisClient, type SessionStore } from './store'
 
 export interface AppDeps {
   config: Config
   db: Db
-  redis: Redis
+  redis: RedisClient
   logger: Logger
   /** Injected clock (ms since the epoch) so tests can move time. */
   now?: () => number
@@ -26,7 +23,7 @@ export interface AppContext {
   readonly id: string
   readonly config: Config
   readonly db: Db
-  readonly redis: Redis
+  readonly redis: RedisClient
   readonly logger: Logger
   readonly now: () => number
   readonly store: SessionStore
@@ -36,16 +33,7 @@ export interface AppContext {
 
 export function createContext(deps: AppDeps): AppContext {
   const { config } = deps
-  const store: SessionStore = {
-    redis: deps.redis,
-    readRecord: createBatchedGet(deps.redis),
-    keys: createRedisKeys(config.redisKeyPrefix),
-    idleTimeoutMs: config.sessionIdleTimeoutMs,
-    absoluteTimeoutMs: config.sessionAbsoluteTimeoutMs,
-    touchIntervalMs: config.sessionTouchIntervalMs,
-    maxSessionsPerUser: config.sessionMaxPerUser,
-    streamMaxLen: config.eventStreamMaxLen,
-  }
+  const store = storeFor(config, deps.redis)
   return Object.freeze({
     id: crypto.randomUUID(),
     config,
@@ -56,5 +44,18 @@ export function createContext(deps: AppDeps): AppContext {
     store,
     sessionCache: deps.sessionCache,
     metrics: createMetrics(METRIC_HELP),
+  })
+}
+
+/** The session store a configuration describes, on a client. */
+export function storeFor(config: Config, redis: RedisClient): SessionStore {
+  return createSessionStore(redis, {
+    prefix: config.redisKeyPrefix,
+    partitions: config.redisPartitions,
+    idleTimeoutMs: config.sessionIdleTimeoutMs,
+    absoluteTimeoutMs: config.sessionAbsoluteTimeoutMs,
+    touchIntervalMs: config.sessionTouchIntervalMs,
+    maxSessionsPerUser: config.sessionMaxPerUser,
+    streamMaxLen: config.eventStreamMaxLen,
   })
 }

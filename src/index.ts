@@ -1,6 +1,5 @@
 // Entry point: parse config, prepare the database, connect, serve, and close everything on signal.
 
-import type Redis from 'ioredis'
 import { createApp } from './app'
 import {
   connectRedisOrExit,
@@ -18,8 +17,6 @@ import { runEventTailer } from './modules/events/tailer'
 import { runOutboxRelay } from './modules/outbox'
 import { createSessionCache } from './modules/sessions/cache'
 import { seedDatabase } from './modules/users/seed'
-import { duplicateForBlocking } from './redis/client'
-import { createRedisKeys } from './redis/keys'
 
 const config = loadConfigOrExit()
 const logger = createLogger(config.logLevel)
@@ -32,17 +29,14 @@ await seedDatabase(createContext(deps))
 
 const controller = new AbortController()
 const background: Promise<void>[] = []
-let blocking: Redis | undefined
 if (config.sessionCacheSize > 0) {
-  // The cache is only as good as the event stream that evicts from it: both start together.
-  const sessionCache = createSessionCache(config.sessionCacheSize)
+  // The cache is only as good as the event streams that evict from it: both start together.
+  const sessionCache = createSessionCache(config.sessionCacheSize, config.redisPartitions)
   deps.sessionCache = sessionCache
-  blocking = duplicateForBlocking(redis)
-  blocking.on('error', () => {})
   background.push(
     runEventTailer({
-      redis: blocking,
-      keys: createRedisKeys(config.redisKeyPrefix),
+      redis,
+      keys: createContext(deps).store.keys,
       cache: sessionCache,
       logger,
       signal: controller.signal,
@@ -74,5 +68,5 @@ onShutdown(async (signal) => {
   controller.abort()
   await app.stop()
   await Promise.allSettled(background)
-  await Promise.allSettled([database.close(), redis.quit(), blocking?.quit()])
+  await Promise.allSettled([database.close(), redis.quit()])
 })

@@ -2,16 +2,18 @@
 // backed by verifySession over the shared Redis.
 
 import { Elysia } from 'elysia'
-import type Redis from 'ioredis'
 import { hasPermission, type Permission } from './modules/permissions/catalogue'
+import type { RedisClient } from './store/client'
 import { cookieFromHeader, type VerifiedSession, verifySession } from './verify'
 
 export interface TesseraAuthOptions {
-  redis: Redis
+  redis: RedisClient
   /** Tessera's cookie name: `__Host-sid` by default, `sid` when COOKIE_SECURE=false. */
   cookieName?: string
   /** Tessera's REDIS_KEY_PREFIX. Default `tessera:`. */
   prefix?: string
+  /** Tessera's REDIS_PARTITIONS (see verifySession). */
+  partitions?: number
   /** Tessera's SESSION_IDLE_TIMEOUT in ms (optional; see verifySession). */
   idleTimeoutMs?: number
   now?: () => number
@@ -22,7 +24,7 @@ export interface TesseraAuthOptions {
  * without that permission. Both hand the handler `session`. One Redis read per request at most.
  */
 export function tesseraAuth(options: TesseraAuthOptions) {
-  const { redis, cookieName = '__Host-sid', prefix, idleTimeoutMs, now = Date.now } = options
+  const { redis, cookieName = '__Host-sid', prefix, partitions, idleTimeoutMs, now = Date.now } = options
   // A route with both macros reads Redis once: the pending answer rides on the request, under a
   // symbol no other code holds (cheaper than a WeakMap entry per request).
   const OUTCOME = Symbol('tessera.session')
@@ -32,13 +34,13 @@ export function tesseraAuth(options: TesseraAuthOptions) {
     let outcome = request[OUTCOME]
     if (!outcome) {
       const token = cookieFromHeader(request.headers.get('cookie'), cookieName)
-      outcome = verifySession(redis, token, { prefix, idleTimeoutMs, now: now() })
+      outcome = verifySession(redis, token, { prefix, partitions, idleTimeoutMs, now: now() })
       request[OUTCOME] = outcome
     }
     return outcome
   }
 
-  return new Elysia({ name: 'tessera.verify', seed: `${cookieName}|${prefix ?? ''}` }).macro({
+  return new Elysia({ name: 'tessera.verify', seed: `${cookieName}|${prefix ?? ''}|${partitions ?? ''}` }).macro({
     auth: {
       async resolve({ request, status }) {
         const session = await sessionFor(request)

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import type { SessionView } from '../src/modules/sessions/service'
-import { decodeEvent } from '../src/redis/events'
+import { decodeEvent } from '../src/store'
 import {
   ADMIN_PASSWORD,
   call,
@@ -12,6 +12,7 @@ import {
   loginAs,
   registerUser,
   scanKeys,
+  streamEntries,
   type TestEnv,
   tokenOf,
 } from './helpers'
@@ -120,7 +121,7 @@ describe("a user's sessions", () => {
     expect(await alive(target.cookie)).toBe(false)
     expect(await alive(keep)).toBe(true)
 
-    const event = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+    const event = (await streamEntries(env))
       .map(([, f]) => decodeEvent(f))
       .find((e) => e?.type === 'session_revoked' && e.sessionHash === sha256(tokenOf(target.cookie)))
     expect(event).toMatchObject({ actorId: revoker.id, subjectId: target.id, reason: 'ended_by_admin' })
@@ -183,10 +184,10 @@ describe('DELETE /admin/sessions', () => {
     expect(await alive(extra)).toBe(false)
     expect(await alive(adminElsewhere)).toBe(false)
     expect(await alive(admin)).toBe(true)
-    const remaining = await scanKeys(env.redis, env.ctx.store.keys.sessionPrefix)
-    expect(remaining).toEqual([env.ctx.store.keys.session(sha256(tokenOf(admin)))])
+    const remaining = await scanKeys(env.redis, env.ctx.store.keys.session(0, ''))
+    expect(remaining).toEqual([env.ctx.store.keys.session(0, sha256(tokenOf(admin)))])
 
-    const events = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+')).map(([, f]) => decodeEvent(f))
+    const events = (await streamEntries(env)).map(([, f]) => decodeEvent(f))
     const last = events[events.length - 1]
     expect(last).toMatchObject({ type: 'all_sessions_revoked', actorId: adminId, reason: 'ended_everywhere_by_admin' })
     const perUser = events.filter(

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
-import { decodeEvent } from '../src/redis/events'
+import { decodeEvent } from '../src/store'
 import {
   ADMIN_PASSWORD,
   call,
@@ -11,6 +11,7 @@ import {
   expectError,
   loginAs,
   registerUser,
+  streamEntries,
   type TestEnv,
   tokenOf,
 } from './helpers'
@@ -163,7 +164,7 @@ describe('disable and enable', () => {
     expect(await canLogin('disable-me')).toBe(false)
 
     const sha = (c: string) => createHash('sha256').update(tokenOf(c)).digest('base64url').slice(0, 22)
-    const disabledEvents = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+    const disabledEvents = (await streamEntries(env))
       .map(([, f]) => decodeEvent(f))
       .filter((e) => e?.type === 'user_disabled' && e.subjectId === target.id)
     expect(disabledEvents).toHaveLength(1)

@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { hashPassword } from '../src/modules/users/password'
-import { decodeEvent } from '../src/redis/events'
+import { decodeEvent } from '../src/store'
 import {
   ADMIN_PASSWORD,
   call,
@@ -13,6 +13,7 @@ import {
   expectError,
   loginAs,
   registerUser,
+  streamEntries,
   type TestEnv,
 } from './helpers'
 
@@ -31,7 +32,7 @@ const register = (app: ReturnType<typeof behindProxy>, username: string, ip: str
   call(app, 'POST', '/user', { body: { username, password: 'a-fine-password' }, headers: from(ip) })
 
 async function streamEvents() {
-  return (await env.redis.xrange(env.ctx.store.keys.events, '-', '+')).map(([, fields]) => decodeEvent(fields))
+  return (await streamEntries(env)).map(([, fields]) => decodeEvent(fields))
 }
 
 describe('registration', () => {

@@ -4,13 +4,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import Redis from 'ioredis'
 import { createDatabase, type Database } from '../src/db/client'
-import { encodeEvent } from '../src/redis/events'
-import { createRedisKeys } from '../src/redis/keys'
+import { createStoreKeys, encodeEvent } from '../src/store'
 import { createTestDatabase, deleteKeys, REDIS_URL } from './helpers'
 import { startCli, waitFor } from './processes'
 
 const prefix = `test:audit:${Date.now().toString(36)}:`
-const keys = createRedisKeys(prefix)
+const keys = createStoreKeys(prefix)
 let redis: Redis
 let database: Database
 let databaseUrl: string
@@ -53,7 +52,7 @@ async function writeBurst(from: number, count: number): Promise<void> {
       subjectId: 0,
       ip: '127.0.0.1',
     })
-    pipeline.xadd(keys.events, '*', ...fields)
+    pipeline.xadd(keys.events(0), '*', ...fields)
   }
   await pipeline.exec()
 }
@@ -83,26 +82,26 @@ describe('audit consumer', () => {
     // A new consumer with another name: it must claim what the dead one left pending.
     const second = startCli('src/cli/audit.ts', consumerVars('audit-b'))
     try {
-      const streamLength = await redis.xlen(keys.events)
+      const streamLength = await redis.xlen(keys.events(0))
       expect(streamLength).toBe(2000)
       await waitFor(async () => (await recordedRows()).total >= streamLength, 30_000, 'all entries recorded')
       await Bun.sleep(300)
       const rows = await recordedRows()
       expect(rows.total).toBe(streamLength)
       expect(rows.distinct).toBe(streamLength)
-      const entries = (await redis.xrange(keys.events, '-', '+')).map(([id]) => id).sort()
+      const entries = (await redis.xrange(keys.events(0), '-', '+')).map(([id]) => id).sort()
       const ids = (await database.sql<{ stream_id: string }[]>`select stream_id from audit_events`)
         .map((r) => r.stream_id)
         .sort()
       expect(ids).toEqual(entries)
       // What the dead consumer had delivered but not acknowledged is claimed and acknowledged too.
-      const pendingCount = async () => ((await redis.xpending(keys.events, 'audit')) as [number])[0]
+      const pendingCount = async () => ((await redis.xpending(keys.events(0), 'audit')) as [number])[0]
       await waitFor(async () => (await pendingCount()) === 0, 10_000, 'no pending entries')
       expect(await recordedRows()).toEqual({ total: streamLength, distinct: streamLength })
       // And the dead consumer, silent with nothing pending, is removed from the group (after ten
       // claim periods: 5 s here).
       const consumerNames = async () =>
-        ((await redis.xinfo('CONSUMERS', keys.events, 'audit')) as string[][]).map((fields) => fields[1])
+        ((await redis.xinfo('CONSUMERS', keys.events(0), 'audit')) as string[][]).map((fields) => fields[1])
       expect(await consumerNames()).toContain('audit-b')
       // The log line follows the removal; waiting for it (the output is read asynchronously) also
       // waits for the removal.

@@ -5,9 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { AUDIT_METRIC_HELP, createMetrics } from '../src/lib/metrics'
 import { runAuditConsumer } from '../src/modules/audit/consumer'
-import { duplicateForBlocking } from '../src/redis/client'
-import { EVENT_TEXT_MAX, encodeEvent } from '../src/redis/events'
-import { call, createTestEnv, registerUser, type TestEnv } from './helpers'
+import { EVENT_TEXT_MAX, encodeEvent } from '../src/store'
+import { call, createTestEnv, registerUser, streamEntries, type TestEnv } from './helpers'
 import { freePort, startCli, waitFor } from './processes'
 
 let env: TestEnv
@@ -45,7 +44,7 @@ describe('hostile usernames', () => {
         expect([401, 422, 429]).toContain(response.status)
       }
     }
-    const entries = await env.redis.xrange(env.ctx.store.keys.events, '-', '+')
+    const entries = await streamEntries(env)
     const usernames = entries.map(([, fields]) => fields[fields.indexOf('un') + 1] ?? '')
     expect(usernames.length).toBeGreaterThan(0)
     for (const name of usernames) {
@@ -62,9 +61,9 @@ describe('the audit consumer', () => {
     const { keys } = env.ctx.store
     // Entries no Tessera of this version writes, as a foreign writer or an older version might.
     const poison = [
-      await env.redis.xadd(keys.events, '*', 't', 'login_failed', 'at', String(Date.now()), 'un', 'a\u0000b'),
-      await env.redis.xadd(keys.events, '*', 't', 'logout', 'at', '1e20', 'ac', '1'),
-      await env.redis.xadd(keys.events, '*', 'junk\u0000', 'value\u0000'),
+      await env.redis.xadd(keys.events(0), '*', 't', 'login_failed', 'at', String(Date.now()), 'un', 'a\u0000b'),
+      await env.redis.xadd(keys.events(0), '*', 't', 'logout', 'at', '1e20', 'ac', '1'),
+      await env.redis.xadd(keys.events(0), '*', 'junk\u0000', 'value\u0000'),
     ]
     const entry = encodeEvent({
       type: 'login_failed',
@@ -75,7 +74,7 @@ describe('the audit consumer', () => {
       actorId: 0,
       subjectId: 0,
     })
-    await env.redis.xadd(keys.events, '*', ...entry)
+    await env.redis.xadd(keys.events(0), '*', ...entry)
     // A normal login after all of it.
     const login = await call(env.app, 'POST', '/user/login', {
       body: { username: 'rita', password: 'rita-password-1' },
@@ -84,9 +83,8 @@ describe('the audit consumer', () => {
 
     const metrics = createMetrics(AUDIT_METRIC_HELP)
     const controller = new AbortController()
-    const blocking = duplicateForBlocking(env.redis)
     const running = runAuditConsumer({
-      redis: blocking,
+      redis: env.redis,
       db: env.ctx.db,
       keys,
       logger: env.ctx.logger,
@@ -103,7 +101,7 @@ describe('the audit consumer', () => {
         15_000,
         'the later login recorded',
       )
-      const streamIds = (await env.redis.xrange(keys.events, '-', '+')).map(([id]) => id)
+      const streamIds = (await env.redis.xrange(keys.events(0), '-', '+')).map(([id]) => id)
       await waitFor(
         async () => (await auditRows()).length + (await deadLetters()).length === streamIds.length,
         10_000,
@@ -120,12 +118,11 @@ describe('the audit consumer', () => {
       expect(first?.fields.un).toBe('a\ufffdb')
       expect(metrics.render()).toContain(`tessera_audit_dead_letters_total ${aside.length}`)
       expect(metrics.render()).toContain(`tessera_audit_recorded_total ${recorded.length}`)
-      const [pending] = (await env.redis.xpending(keys.events, 'audit')) as [number]
+      const [pending] = (await env.redis.xpending(keys.events(0), 'audit')) as [number]
       expect(pending).toBe(0)
     } finally {
       controller.abort()
       await running
-      await blocking.quit().catch(() => {})
     }
   }, 40_000)
 

@@ -6,9 +6,17 @@ import { silentLogger } from '../src/lib/logger'
 import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { dropCacheIfEventsWereMissed } from '../src/modules/events/tailer'
 import { createSessionCache } from '../src/modules/sessions/cache'
-import { duplicateForBlocking } from '../src/redis/client'
-import { decodeEvent } from '../src/redis/events'
-import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, sessionTokenFrom, type TestEnv } from './helpers'
+import { decodeEvent } from '../src/store'
+import {
+  ADMIN_PASSWORD,
+  call,
+  createTestEnv,
+  loginAs,
+  registerUser,
+  sessionTokenFrom,
+  streamEntries,
+  type TestEnv,
+} from './helpers'
 import { waitFor } from './processes'
 
 let env: TestEnv
@@ -20,9 +28,8 @@ let consumer: Promise<void>
 
 beforeAll(async () => {
   env = await createTestEnv('audit_route')
-  const blocking = duplicateForBlocking(env.redis)
   consumer = runAuditConsumer({
-    redis: blocking,
+    redis: env.redis,
     db: env.ctx.db,
     keys: env.ctx.store.keys,
     logger: silentLogger,
@@ -30,7 +37,7 @@ beforeAll(async () => {
     consumer: 'test',
     claimIdleMs: 1_000,
     blockMs: 100,
-  }).finally(() => blocking.disconnect())
+  })
   await registerUser(env, 'ivan', 'ivan-password-1')
   await registerUser(env, 'mallory', 'mallory-password')
   admin = await loginAs(env, 'admin', ADMIN_PASSWORD)
@@ -48,7 +55,7 @@ beforeAll(async () => {
 
 /** Waits until every stream entry so far is a row, so pages are not read while rows arrive. */
 async function consumerCaughtUp(): Promise<void> {
-  const streamLength = await env.redis.xlen(env.ctx.store.keys.events)
+  const streamLength = await env.redis.xlen(env.ctx.store.keys.events(0))
   await waitFor(
     async () => {
       const [row] = await env.database.sql<{ count: number }[]>`select count(*)::int from audit_events`
@@ -140,7 +147,7 @@ describe('event stream', () => {
       headers: { 'user-agent': 'audit-test-agent/1.0' },
     })
     const token = sessionTokenFrom(login, env.config.cookieName) ?? ''
-    const entries = await env.redis.xrange(env.ctx.store.keys.events, '-', '+')
+    const entries = await streamEntries(env)
     expect(entries.some(([, fields]) => fields.join(' ').includes(token))).toBe(false)
     const last = decodeEvent(entries[entries.length - 1]?.[1] ?? [])
     expect(last).toMatchObject({
@@ -154,8 +161,9 @@ describe('event stream', () => {
 
   test('a reader whose position was trimmed away drops its whole cache', async () => {
     const cache = createSessionCache(10)
-    cache.renewTrust(60_000)
+    cache.renewTrust(0, 60_000)
     const fake = {
+      partition: 0,
       tokenHash: 'h',
       publicId: 'p',
       userId: 1,
@@ -172,14 +180,13 @@ describe('event stream', () => {
     const key = `${env.prefix}trim-test`
     const first = (await env.redis.xadd(key, '*', 't', 'logout')) as string
     await env.redis.xadd(key, '*', 't', 'logout')
-    const keys = { ...env.ctx.store.keys, events: key }
 
     cache.set(fake, cache.epoch)
-    await dropCacheIfEventsWereMissed(env.redis, keys, cache, first, silentLogger)
+    await dropCacheIfEventsWereMissed(env.redis, key, cache, first, silentLogger)
     expect(cache.size).toBe(1)
 
     await env.redis.xtrim(key, 'MAXLEN', 1)
-    await dropCacheIfEventsWereMissed(env.redis, keys, cache, first, silentLogger)
+    await dropCacheIfEventsWereMissed(env.redis, key, cache, first, silentLogger)
     expect(cache.size).toBe(0)
   })
 })

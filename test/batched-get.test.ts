@@ -3,8 +3,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type Redis from 'ioredis'
-import { createBatchedGet } from '../src/redis/batched-get'
-import { connectRedis, createRedis } from '../src/redis/client'
+import { connectRedis, createRedis } from '../src/store'
+import { createBatchedGet } from '../src/store/batched-get'
 import { deleteKeys, freePort, REDIS_URL } from './helpers'
 
 const prefix = `test:batched-get:${Date.now().toString(36)}:`

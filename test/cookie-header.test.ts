@@ -1,7 +1,7 @@
 // Reading the session token out of a raw Cookie header, as the auth plugin and the verifier do.
 
 import { describe, expect, test } from 'bun:test'
-import { cookieFromHeader } from '../src/modules/sessions/token'
+import { cookieFromHeader } from '../src/store'
 
 describe('cookieFromHeader', () => {
   const cases: [string | null, string | undefined][] = [

@@ -2,8 +2,8 @@
 // stream with who, what and where; rate-limited logins are recorded too.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { decodeEvent } from '../src/redis/events'
-import { call, createTestEnv, loginAs, registerUser, type TestEnv } from './helpers'
+import { decodeEvent } from '../src/store'
+import { call, createTestEnv, loginAs, registerUser, streamEntries, type TestEnv } from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -15,7 +15,7 @@ afterAll(async () => {
 })
 
 async function events() {
-  const entries = await env.redis.xrange(env.ctx.store.keys.events, '-', '+')
+  const entries = await streamEntries(env)
   return entries.map(([, fields]) => decodeEvent(fields))
 }
 

@@ -2,8 +2,7 @@
 // 7.3.2), and the last-seen write done at most once per touch interval.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { parseSession } from '../src/modules/sessions/record'
-import { hashToken } from '../src/modules/sessions/token'
+import { hashToken, parseSession } from '../src/store'
 import { call, createTestEnv, loginAs, registerUser, type TestEnv, tokenOf } from './helpers'
 
 const SECOND = 1000
@@ -20,7 +19,7 @@ afterAll(async () => {
 
 const me = async (cookie: string) => (await call(env.app, 'GET', '/user/me', { cookie })).status
 const login = () => loginAs(env, 'erin', 'erin-password-1')
-const sessionKey = async (cookie: string) => env.ctx.store.keys.session(await hashToken(tokenOf(cookie)))
+const sessionKey = async (cookie: string) => env.ctx.store.keys.session(0, await hashToken(tokenOf(cookie)))
 
 describe('configuration', () => {
   test('the overrides are in force and the touch interval is a few seconds', () => {
@@ -81,7 +80,7 @@ describe('touch (last-seen write)', () => {
   test('happens at most once per touch interval', async () => {
     const cookie = await login()
     const key = await sessionKey(cookie)
-    const lastSeen = async () => parseSession('', await env.redis.get(key))?.lastSeenAt
+    const lastSeen = async () => parseSession(0, '', await env.redis.get(key))?.lastSeenAt
     const loginAt = env.clock.now
     expect(await lastSeen()).toBe(loginAt)
 

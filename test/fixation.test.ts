@@ -2,9 +2,17 @@
 // with the login is ended, whoever it belonged to; garbage cookies are ignored.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { hashToken } from '../src/modules/sessions/token'
-import { decodeEvent } from '../src/redis/events'
-import { call, createTestEnv, loginAs, registerUser, sessionTokenFrom, type TestEnv, tokenOf } from './helpers'
+import { decodeEvent, hashToken } from '../src/store'
+import {
+  call,
+  createTestEnv,
+  loginAs,
+  registerUser,
+  sessionTokenFrom,
+  streamEntries,
+  type TestEnv,
+  tokenOf,
+} from './helpers'
 
 let env: TestEnv
 let name: string
@@ -82,7 +90,7 @@ describe('a presented session that cannot be ended', () => {
     const planted = 'C'.repeat(43)
     // A value of the wrong type where the planted token's session would live: ending it fails
     // inside Redis, after the password was verified and before any new session was made.
-    const key = env.ctx.store.keys.session(hashToken(planted))
+    const key = env.ctx.store.keys.session(0, hashToken(planted))
     await env.redis.hset(key, 'not', 'a session')
     try {
       const response = await call(env.app, 'POST', '/user/login', {
@@ -92,8 +100,8 @@ describe('a presented session that cannot be ended', () => {
       expect(response.status).toBe(500)
       expect(sessionTokenFrom(response, name)).toBeUndefined()
       // A new user's index does not exist until a session is made.
-      expect(await env.redis.exists(env.ctx.store.keys.userSessions(id))).toBe(0)
-      const logins = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+      expect(await env.redis.exists(env.ctx.store.keys.userIndex(id))).toBe(0)
+      const logins = (await streamEntries(env))
         .map(([, fields]) => decodeEvent(fields))
         .filter((e) => e?.type === 'login_succeeded' && e.subjectId === id)
       expect(logins).toHaveLength(0)
@@ -108,9 +116,7 @@ describe('a presented session that cannot be ended', () => {
 // Both end a session known only by its cookie, in one Redis step that reads the owner from the record.
 describe('the events of ending a session by its cookie', () => {
   const eventsFor = async (tokenHash: string) =>
-    (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
-      .map(([, fields]) => decodeEvent(fields))
-      .filter((e) => e?.sessionHash === tokenHash)
+    (await streamEntries(env)).map(([, fields]) => decodeEvent(fields)).filter((e) => e?.sessionHash === tokenHash)
 
   test("a cookie replaced at login: session_revoked, actor and subject the old session's owner", async () => {
     const { id } = await registerUser(env, 'carla', 'carla-password-1')
@@ -119,7 +125,7 @@ describe('the events of ending a session by its cookie', () => {
     const events = await eventsFor(hashToken(tokenOf(carla)))
     expect(events.map((e) => e?.type)).toEqual(['login_succeeded', 'session_revoked'])
     expect(events[1]).toMatchObject({ reason: 'replaced_at_login', actorId: id, subjectId: id })
-    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(carla)))
+    expect(await env.redis.hkeys(env.ctx.store.keys.userIndex(id))).not.toContain(hashToken(tokenOf(carla)))
   })
 
   test('logout: one logout event naming the owner, client and session; the index entry goes too', async () => {
@@ -130,7 +136,7 @@ describe('the events of ending a session by its cookie', () => {
     const events = await eventsFor(hashToken(tokenOf(dario)))
     expect(events.map((e) => e?.type)).toEqual(['login_succeeded', 'logout'])
     expect(events[1]).toMatchObject({ actorId: id, subjectId: id, userAgent: 'logout-test' })
-    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(dario)))
+    expect(await env.redis.hkeys(env.ctx.store.keys.userIndex(id))).not.toContain(hashToken(tokenOf(dario)))
   })
 
   test('logout of an idled-out session still stored: removed, loggedOut false, no logout event', async () => {
@@ -139,8 +145,8 @@ describe('the events of ending a session by its cookie', () => {
     env.clock.advance(env.config.sessionIdleTimeoutMs + 1)
     const out = await call(env.app, 'POST', '/user/logout', { cookie: elsa })
     expect(await out.json()).toEqual({ loggedOut: false })
-    expect(await env.redis.exists(env.ctx.store.keys.session(hashToken(tokenOf(elsa))))).toBe(0)
+    expect(await env.redis.exists(env.ctx.store.keys.session(0, hashToken(tokenOf(elsa))))).toBe(0)
     expect((await eventsFor(hashToken(tokenOf(elsa)))).map((e) => e?.type)).toEqual(['login_succeeded'])
-    expect(await env.redis.hkeys(env.ctx.store.keys.userSessions(id))).not.toContain(hashToken(tokenOf(elsa)))
+    expect(await env.redis.hkeys(env.ctx.store.keys.userIndex(id))).not.toContain(hashToken(tokenOf(elsa)))
   })
 })

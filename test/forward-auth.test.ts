@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createDatabase, type Database } from '../src/db/client'
 import { PERMISSION_NAMES } from '../src/modules/permissions/catalogue'
-import { createRedis } from '../src/redis/client'
+import { createRedis } from '../src/store'
 import {
   ADMIN_PASSWORD,
   call,

@@ -10,7 +10,7 @@ import { createDatabase, type Database } from '../src/db/client'
 import { ensureDatabase, migrateDatabase } from '../src/db/migrate'
 import { silentLogger } from '../src/lib/logger'
 import { seedDatabase } from '../src/modules/users/seed'
-import { connectRedis, createRedis } from '../src/redis/client'
+import { type AuthEvent, connectRedis, createRedis, decodeEvent } from '../src/store'
 
 export const PG_BASE = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0'
@@ -231,3 +231,21 @@ export async function expectError(response: Response, status: number, code?: str
 
 /** The session token inside a `Cookie` header value made by loginAs. */
 export const tokenOf = (cookie: string) => cookie.slice(cookie.indexOf('=') + 1)
+
+/** Every entry of every partition's event stream, oldest first. */
+export async function streamEntries(env: Pick<TestEnv, 'redis' | 'ctx'>): Promise<[id: string, fields: string[]][]> {
+  const { keys } = env.ctx.store
+  const streams = await Promise.all(
+    Array.from({ length: keys.partitions }, (_, p) => env.redis.xrange(keys.events(p), '-', '+')),
+  )
+  return streams.flat().sort(([a], [b]) => {
+    const [am = 0, as = 0] = a.split('-').map(Number)
+    const [bm = 0, bs = 0] = b.split('-').map(Number)
+    return am - bm || as - bs
+  })
+}
+
+/** Every event of every partition's stream, oldest first. */
+export async function streamEvents(env: Pick<TestEnv, 'redis' | 'ctx'>): Promise<(AuthEvent | undefined)[]> {
+  return (await streamEntries(env)).map(([, fields]) => decodeEvent(fields))
+}

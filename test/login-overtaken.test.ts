@@ -5,10 +5,9 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { loginLimitKeys } from '../src/modules/auth/rate-limit'
-import { type AccountClosedError, createSession, revokeUserSessions } from '../src/modules/sessions/store'
 import { findUserByUsername, type UserWithPermissions } from '../src/modules/users/repository'
-import { decodeEvent } from '../src/redis/events'
-import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, type TestEnv } from './helpers'
+import { type AccountClosedError, createSession, decodeEvent, revokeUserSessions } from '../src/store'
+import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, streamEntries, type TestEnv } from './helpers'
 
 let env: TestEnv
 let admin: string
@@ -55,7 +54,7 @@ async function refused(promise: Promise<unknown>): Promise<string> {
 }
 
 async function sessionKeysOf(userId: number): Promise<string[]> {
-  const hashes = await env.redis.hkeys(env.ctx.store.keys.userSessions(userId))
+  const hashes = await env.redis.hkeys(env.ctx.store.keys.userIndex(userId))
   return hashes.filter((h) => h.length > 1)
 }
 
@@ -126,7 +125,7 @@ describe('a change that commits while a login verifies the password wins', () =>
       revokeUserSessions(store, { userId: id, event, now: env.clock.now, always: true, openFromVersion: version })
     await revoke(7)
     await revoke(5)
-    expect(await env.redis.hget(store.keys.userSessions(id), 'c')).toBe('7')
+    expect(await env.redis.hget(store.keys.userIndex(id), 'c')).toBe('7')
     const at = (permissionsVersion: number) => ({
       id,
       username: 'olga',
@@ -138,7 +137,7 @@ describe('a change that commits while a login verifies the password wins', () =>
     expect(await refused(createFor(at(6)))).toBe('AccountClosedError')
     expect(await refused(createFor(at(7)))).toBe('created')
     // The user hash that carries the mark expires like any index, never before the floor of an hour.
-    expect(await env.redis.pttl(store.keys.userSessions(id))).toBeGreaterThan(3_000_000)
+    expect(await env.redis.pttl(store.keys.userIndex(id))).toBeGreaterThan(3_000_000)
   })
 
   test('login() itself: a refused create step is a failed login like any other (401, login_failed, attempt counted)', async () => {
@@ -156,7 +155,7 @@ describe('a change that commits while a login verifies the password wins', () =>
     expect(response.status).toBe(401)
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_credentials')
     expect(await sessionKeysOf(id)).toEqual([])
-    const failures = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+    const failures = (await streamEntries(env))
       .map(([, fields]) => decodeEvent(fields))
       .filter((e) => e?.type === 'login_failed' && e.subjectId === id)
     expect(failures).toMatchObject([{ reason: 'disabled' }])

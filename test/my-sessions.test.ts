@@ -3,8 +3,17 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createHash } from 'node:crypto'
 import type { SessionView } from '../src/modules/sessions/service'
-import { decodeEvent } from '../src/redis/events'
-import { call, createTestEnv, expectError, registerUser, sessionTokenFrom, type TestEnv, tokenOf } from './helpers'
+import { decodeEvent } from '../src/store'
+import {
+  call,
+  createTestEnv,
+  expectError,
+  registerUser,
+  sessionTokenFrom,
+  streamEntries,
+  type TestEnv,
+  tokenOf,
+} from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -38,7 +47,7 @@ async function list(cookie: string): Promise<SessionView[]> {
 const alive = async (cookie: string) => (await call(env.app, 'GET', '/user/me', { cookie })).status === 200
 
 async function events(type: string) {
-  const entries = await env.redis.xrange(env.ctx.store.keys.events, '-', '+')
+  const entries = await streamEntries(env)
   return entries.map(([, fields]) => decodeEvent(fields)).filter((e) => e?.type === type)
 }
 

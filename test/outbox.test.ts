@@ -8,7 +8,7 @@ import { outbox } from '../src/db/schema'
 import { UnavailableError } from '../src/lib/errors'
 import { silentLogger } from '../src/lib/logger'
 import { enqueueOutbox, OUTBOX_MAX_ATTEMPTS, pruneOutbox, relayOutbox } from '../src/modules/outbox'
-import { createRedis } from '../src/redis/client'
+import { createRedis } from '../src/store'
 import { createTestEnv, type TestEnv } from './helpers'
 
 let env: TestEnv

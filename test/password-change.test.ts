@@ -5,7 +5,7 @@ import { hash } from '@node-rs/argon2'
 import { eq } from 'drizzle-orm'
 import { users } from '../src/db/schema'
 import { upgradePasswordHash } from '../src/modules/auth/service'
-import { decodeEvent } from '../src/redis/events'
+import { decodeEvent } from '../src/store'
 import {
   call,
   createTestEnv,
@@ -13,6 +13,7 @@ import {
   loginAs,
   registerUser,
   sessionTokenFrom,
+  streamEntries,
   type TestEnv,
   tokenOf,
 } from './helpers'
@@ -126,7 +127,7 @@ describe('POST /user/password', () => {
     expect(await canLogin('changer', OLD)).toBe(false)
     expect(await canLogin('changer', NEW)).toBe(true)
 
-    const types = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+'))
+    const types = (await streamEntries(env))
       .map(([, fields]) => decodeEvent(fields))
       .filter((e) => e?.subjectId === me.id)
       .map((e) => `${e?.type}:${e && 'reason' in e ? e.reason : ''}`)

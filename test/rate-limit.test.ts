@@ -123,7 +123,7 @@ describe('behind a trusted proxy', () => {
 describe('the counters themselves', () => {
   // The login failure counters; not the markers beside them (":n", which note a window's first
   // refusal) nor the registration counters (rl:r:, with a window of their own).
-  const LOGIN_COUNTER = /\{auth\}:rl:(a:[^:]+|ai:[^:]+:[^:]+|i:[^:]+)$/
+  const LOGIN_COUNTER = /\{rl\}:(a:[^:]+|ai:[^:]+:[^:]+|i:[^:]+)$/
   const counters = async () => {
     const keys = (await scanKeys(env.redis, env.prefix)).filter((key) => LOGIN_COUNTER.test(key)).sort()
     const values = await Promise.all(keys.map(async (key) => [key, await env.redis.get(key)] as const))

@@ -3,7 +3,7 @@
 // creation or activity; a stale session gets 401 reauth_required and stays logged in.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { decodeEvent } from '../src/redis/events'
+import { decodeEvent } from '../src/store'
 import {
   ADMIN_PASSWORD,
   call,
@@ -13,6 +13,7 @@ import {
   loginAs,
   registerUser,
   sessionTokenFrom,
+  streamEntries,
   type TestEnv,
 } from './helpers'
 
@@ -74,7 +75,7 @@ describe('POST /user/reauth', () => {
       session: { authenticatedAt: string }
     }
     expect(me.session.authenticatedAt).toBe(authenticatedAt)
-    const events = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+')).map(([, f]) => decodeEvent(f))
+    const events = (await streamEntries(env)).map(([, f]) => decodeEvent(f))
     expect(events.some((e) => e?.type === 'session_reauthenticated' && e.subjectId === 1)).toBe(true)
   })
 

@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type Redis from 'ioredis'
-import { hashToken } from '../src/modules/sessions/token'
+import { hashToken } from '../src/store'
 import { ADMIN_PASSWORD, call, createTestEnv, loginAs, registerUser, scanKeys, type TestEnv, tokenOf } from './helpers'
 
 let env: TestEnv
@@ -99,18 +99,18 @@ describe('no raw token in Redis', () => {
     for (const live of [admin, dora3]) {
       const hash = await hashToken(tokenOf(live))
       expect(hash).toMatch(/^[A-Za-z0-9_-]{22}$/)
-      expect(keys).toContain(env.ctx.store.keys.session(hash))
+      expect(keys).toContain(env.ctx.store.keys.session(0, hash))
     }
     // The ended ones are gone, key and index entry alike.
     for (const dead of [dora1, dora2]) {
       const hash = await hashToken(tokenOf(dead))
-      expect(keys).not.toContain(env.ctx.store.keys.session(hash))
+      expect(keys).not.toContain(env.ctx.store.keys.session(0, hash))
     }
   })
 
   test('after logout the old cookie gets 401, and its key is gone', async () => {
     const cookie = await loginAs(env, 'admin', ADMIN_PASSWORD)
-    const key = env.ctx.store.keys.session(await hashToken(tokenOf(cookie)))
+    const key = env.ctx.store.keys.session(0, await hashToken(tokenOf(cookie)))
     expect(await env.redis.exists(key)).toBe(1)
     expect((await call(env.app, 'GET', '/user/me', { cookie })).status).toBe(200)
     const logout = await call(env.app, 'POST', '/user/logout', { cookie })

@@ -7,11 +7,8 @@ import Redis from 'ioredis'
 import { createContext } from '../src/context'
 import { createDatabase, type Database } from '../src/db/client'
 import { silentLogger } from '../src/lib/logger'
-import { deleteSession, readSession } from '../src/modules/sessions/store'
-import { hashToken } from '../src/modules/sessions/token'
 import { changePermission } from '../src/modules/users/service'
-import { createRedis } from '../src/redis/client'
-import { createRedisKeys } from '../src/redis/keys'
+import { createRedis, createStoreKeys, deleteSession, hashToken, readSession } from '../src/store'
 import { createTestDatabase, testConfig } from './helpers'
 import {
   freePort,
@@ -114,7 +111,7 @@ describe('Redis outages', () => {
       expect((await http(server.url, 'GET', '/user/me', { cookie })).status).toBe(200)
     }
     const ctx = directContext(redis)
-    const session = await readSession(ctx.store, await hashToken(tokenOf(doomed)))
+    const session = await readSession(ctx.store, 0, await hashToken(tokenOf(doomed)))
     expect(session).toBeDefined()
     if (!session) return
     const event = {
@@ -143,7 +140,7 @@ describe('Redis outages', () => {
       await msUntilStatus(() => http(server.url, 'GET', '/user/me', { cookie: doomed }), 503, 3_000)
       // Redis itself is up: the revocation (and its event) happen while the instance cannot see them.
       const ctx = directContext(redis)
-      const session = await readSession(ctx.store, await hashToken(tokenOf(doomed)))
+      const session = await readSession(ctx.store, 0, await hashToken(tokenOf(doomed)))
       if (!session) throw new Error('session missing')
       const event = { type: 'logout' as const, instance: 'test', actorId: session.userId, subjectId: session.userId }
       expect(await deleteSession(ctx.store, session, event, Date.now())).toBe(true)
@@ -183,8 +180,8 @@ describe('Redis outages', () => {
     }
     // The instance's outbox relay applies it: the same cookie, no new login.
     await msUntilStatus(() => http(server.url, 'GET', '/audit', { cookie }), 200, 15_000)
-    const keys = createRedisKeys(prefix)
-    const grants = (await redis.xrange(keys.events, '-', '+')).filter(
+    const keys = createStoreKeys(prefix)
+    const grants = (await redis.xrange(keys.events(0), '-', '+')).filter(
       ([, fields]) => fields.includes('permission_granted') && fields.includes('audit:read'),
     )
     expect(grants.length).toBe(1)

@@ -10,8 +10,7 @@ import { deleteUser } from '../src/modules/admin/service'
 import { systemActor } from '../src/modules/auth/client'
 import { seedDatabase } from '../src/modules/users/seed'
 import { changePermission, createUser } from '../src/modules/users/service'
-import { connectRedis, createRedis } from '../src/redis/client'
-import { decodeEvent } from '../src/redis/events'
+import { connectRedis, createRedis, decodeEvent } from '../src/store'
 import { ADMIN_PASSWORD, createTestDatabase, deleteKeys, REDIS_URL, testConfig } from './helpers'
 
 const cleanups: (() => Promise<void>)[] = []
@@ -43,7 +42,7 @@ const superusers = async (database: Database): Promise<string[]> =>
   ).map((row) => row.username)
 
 async function events(ctx: AppContext) {
-  return (await ctx.redis.xrange(ctx.store.keys.events, '-', '+')).map(([, fields]) => decodeEvent(fields))
+  return (await ctx.redis.xrange(ctx.store.keys.events(0), '-', '+')).map(([, fields]) => decodeEvent(fields))
 }
 
 describe('seeding', () => {

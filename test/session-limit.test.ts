@@ -2,8 +2,8 @@
 // beyond that ends the oldest, atomically, and announces it.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { decodeEvent } from '../src/redis/events'
-import { call, createTestEnv, loginAs, registerUser, type TestEnv } from './helpers'
+import { decodeEvent } from '../src/store'
+import { call, createTestEnv, loginAs, registerUser, streamEntries, type TestEnv } from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -35,7 +35,7 @@ describe('sessions per user', () => {
       sessions: unknown[]
     }
     expect(listed.sessions).toHaveLength(3)
-    const events = (await env.redis.xrange(env.ctx.store.keys.events, '-', '+')).map(([, f]) => decodeEvent(f))
+    const events = (await streamEntries(env)).map(([, f]) => decodeEvent(f))
     const limited = events.filter((e) => e?.type === 'session_revoked' && e.reason === 'session_limit')
     expect(limited).toHaveLength(1)
     expect(limited[0]?.sessionHash?.split(',')).toHaveLength(1)

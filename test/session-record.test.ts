@@ -2,7 +2,7 @@
 // (a truncated, extended or corrupted value) is no session at all.
 
 import { describe, expect, test } from 'bun:test'
-import { encodePermissions, packRecord, parseSession, publicIdFor } from '../src/modules/sessions/record'
+import { encodePermissions, packRecord, parseSession, publicIdFor } from '../src/store'
 
 const fields = {
   userId: 1234,
@@ -19,7 +19,7 @@ const record = `${head}${encodePermissions(['user:read', 'audit:read'])}${tail}`
 
 describe('session record', () => {
   test('reads back what packRecord wrote', () => {
-    const session = parseSession('hash-of-the-token', record)
+    const session = parseSession(0, 'hash-of-the-token', record)
     expect(session).toMatchObject({
       tokenHash: 'hash-of-the-token',
       ...fields,
@@ -31,7 +31,7 @@ describe('session record', () => {
 
   test('no user agent and no permissions', () => {
     const bare = packRecord({ ...fields, userAgentRef: '' })
-    const session = parseSession('h', `${bare.head}${encodePermissions([])}${bare.tail}`)
+    const session = parseSession(0, 'h', `${bare.head}${encodePermissions([])}${bare.tail}`)
     expect(session?.userAgentRef).toBe('')
     expect(session?.permissions).toEqual([])
   })
@@ -39,7 +39,7 @@ describe('session record', () => {
   test('a record of the format before re-authentication (eight parts) last proved its password at creation', () => {
     const previous = record.slice(0, record.lastIndexOf('|'))
     expect(previous.split('|')).toHaveLength(8)
-    const session = parseSession('h', previous)
+    const session = parseSession(0, 'h', previous)
     expect(session).toMatchObject({ userAgentRef: fields.userAgentRef, authenticatedAt: fields.createdAt })
   })
 
@@ -55,6 +55,6 @@ describe('session record', () => {
     ['a creation time that is not a number', record.split('|').with(5, '').join('|')],
     ['an authentication time that is not a number', record.split('|').with(8, '!').join('|')],
   ])('%s: no session', (_, value) => {
-    expect(parseSession('h', value)).toBeUndefined()
+    expect(parseSession(0, 'h', value)).toBeUndefined()
   })
 })

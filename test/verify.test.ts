@@ -64,7 +64,7 @@ describe('verifySession', () => {
       await verifySession(env.redis, token, { ...options(), idleTimeoutMs: idle, now: env.clock.now + idle - 1 }),
     ).not.toBeNull()
     // Without it, the key's TTL decides: once Redis expires the key, the session is gone.
-    await env.redis.pexpire(env.ctx.store.keys.session(await sha256(token)), 1)
+    await env.redis.pexpire(env.ctx.store.keys.session(0, await sha256(token)), 1)
     await Bun.sleep(5)
     expect(await verifySession(env.redis, token, options())).toBeNull()
   })

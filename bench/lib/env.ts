@@ -9,7 +9,7 @@ import { ensureDatabase, migrateDatabase } from '../../src/db/migrate'
 import { users } from '../../src/db/schema'
 import { silentLogger } from '../../src/lib/logger'
 import { hashPassword } from '../../src/modules/users/password'
-import { connectRedis, createRedis } from '../../src/redis/client'
+import { connectRedis, createRedis } from '../../src/store'
 import { cpuTimeMs } from './processes'
 
 export const PG_BASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'

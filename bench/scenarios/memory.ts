@@ -3,8 +3,7 @@
 // growth per cached session, with a cache-off server under the same traffic as the control.
 
 import type Redis from 'ioredis'
-import { createSession } from '../../src/modules/sessions/store'
-import { hashToken } from '../../src/modules/sessions/token'
+import { createSession, hashToken } from '../../src/store'
 import { type BenchEnv, deleteKeys } from '../lib/env'
 import { rssBytes } from '../lib/processes'
 import type { RunningServer } from '../lib/servers'
@@ -181,7 +180,9 @@ export async function measureRedisMemory(
     const username = `user_${userId}`
     const ua = agents[i] as string
     const ip = randomIp(i)
-    const { token } = await createSession(store, {
+    const {
+      cookie: { token },
+    } = await createSession(store, {
       user: { id: userId, username, permissions, permissionsVersion: permissions.length },
       ip,
       userAgent: ua,
@@ -200,7 +201,7 @@ export async function measureRedisMemory(
   })
   const seconds = (performance.now() - started) / 1000
   const after = await usedMemory(env.redis)
-  const streamBytes = Number((await env.redis.memory('USAGE', store.keys.events, 'SAMPLES', 0)) ?? 0)
+  const streamBytes = Number((await env.redis.memory('USAGE', store.keys.events(0), 'SAMPLES', 0)) ?? 0)
 
   // Cross-check from the keys themselves: independent of whatever else the shared Redis does.
   const kinds = new Map<string, { keys: number; bytes: number }>()
@@ -208,7 +209,7 @@ export async function measureRedisMemory(
   do {
     const [next, batch] = await env.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 2000)
     cursor = next
-    const counted = batch.filter((key) => key !== store.keys.events)
+    const counted = batch.filter((key) => key !== store.keys.events(0))
     const pipeline = env.redis.pipeline()
     for (const key of counted) pipeline.memory('USAGE', key)
     const replies = (await pipeline.exec()) ?? []
@@ -231,8 +232,8 @@ export async function measureRedisMemory(
     keys: kindList.reduce((sum, k) => sum + k.keys, 0),
     kinds: kindList.sort((a, b) => b.bytes - a.bytes),
     seconds,
-    session: await keyFacts(env.redis, store.keys.session(await hashToken(tokens[0] as string))),
-    index: await keyFacts(env.redis, store.keys.userSessions(1_000_000)),
+    session: await keyFacts(env.redis, store.keys.session(0, await hashToken(tokens[0] as string))),
+    index: await keyFacts(env.redis, store.keys.userIndex(1_000_000)),
     userAgentLength: userAgentLengths(),
     distinctUserAgents: new Set(agents).size,
   }

@@ -3,7 +3,7 @@
 // the same Redis and PostgreSQL.
 
 import type { AppContext } from '../../src/context'
-import { createSession } from '../../src/modules/sessions/store'
+import { createSession } from '../../src/store'
 import { machineCpu, stealShare } from '../lib/processes'
 import type { RunningServer } from '../lib/servers'
 import { percentile } from '../lib/stats'
@@ -46,7 +46,9 @@ export async function measurePropagation(
   for (let trial = 0; trial < trials; trial++) {
     // Sessions are created directly (the real createSession) so the trials do not wait on argon2.
     const ua = userAgent(trial % DISTINCT_USER_AGENTS)
-    const { token } = await createSession(ctx.store, {
+    const {
+      cookie: { token },
+    } = await createSession(ctx.store, {
       user: { id: user.id, username: user.username, permissions: [], permissionsVersion: 0 },
       ip: '127.0.0.1',
       userAgent: ua,

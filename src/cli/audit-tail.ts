@@ -1,43 +1,96 @@
-// `bun run audit:tail [--from <id>|--all]`: prints auth events live, one line each.
+// `bun run audit:tail [--from <id>|--all]`: prints auth events live, one line each, from every
+// partition's stream as one history (history in time order; live events as they arrive, which keeps
+// each user's events in order).
 
+import { storeFor } from '../context'
+import { auditStreamId } from '../modules/audit/consumer'
 import { formatEvent } from '../modules/audit/format'
-import { duplicateForBlocking } from '../redis/client'
-import { decodeEvent } from '../redis/events'
-import { createRedisKeys } from '../redis/keys'
+import { compareStreamIds } from '../modules/events/tailer'
+import { decodeEvent, PartitionConnection } from '../store'
 import { connectRedisOrExit, loadConfigOrExit, onShutdown } from './shared'
 
 const config = loadConfigOrExit()
 const redis = await connectRedisOrExit(config)
-const blocking = duplicateForBlocking(redis)
-blocking.on('error', () => {})
-const keys = createRedisKeys(config.redisKeyPrefix)
+const { keys } = storeFor(config, redis)
 const args = process.argv.slice(2)
 const from = args.includes('--from') ? args[args.indexOf('--from') + 1] : undefined
-// Start at a concrete id, not `$`: re-reading from `$` after each batch would skip what arrived
-// between two reads.
-const [newest] = (await blocking.xrevrange(keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
-let lastId = args.includes('--all') ? '0-0' : (from ?? newest?.[0] ?? '0-0')
+const all = args.includes('--all')
 let stopping = false
+const connections = Array.from({ length: keys.partitions }, (_, p) => new PartitionConnection(redis, keys.events(p)))
 onShutdown(async () => {
   stopping = true
-  blocking.disconnect()
+  for (const connection of connections) connection.reset()
   redis.disconnect()
 })
 
-console.error(`tailing ${keys.events} (Ctrl-C to stop)`)
-while (!stopping) {
-  try {
-    const reply = (await blocking.xread('COUNT', 100, 'BLOCK', 5_000, 'STREAMS', keys.events, lastId)) as
-      | [string, [string, string[]][]][]
-      | null
-    for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-      const event = decodeEvent(fields)
-      console.log(event ? formatEvent(event, id) : `${id} (unreadable entry)`)
-      lastId = id
+type Entry = [id: string, fields: string[]]
+
+const print = (partition: number, [id, fields]: Entry) => {
+  const event = decodeEvent(fields)
+  const shown = auditStreamId(keys, partition, id)
+  console.log(event ? formatEvent(event, shown) : `${shown} (unreadable entry)`)
+}
+
+/** Where each partition starts: its newest entry now (live only), or the id asked for. */
+async function startingPoints(): Promise<string[]> {
+  return Promise.all(
+    connections.map(async (connection) => {
+      if (all) return '0-0'
+      if (from) return from
+      // A concrete id, not `$`: re-reading from `$` after each batch would skip what arrived between.
+      const [newest] = (await redis.xrevrange(connection.key, '+', '-', 'COUNT', 1)) as Entry[]
+      return newest?.[0] ?? '0-0'
+    }),
+  )
+}
+
+/** Prints what the streams already hold after `positions`, merged in time order; advances them. */
+async function printHistory(positions: string[]): Promise<void> {
+  const pages: Entry[][] = await Promise.all(
+    connections.map((c, p) => redis.xrange(c.key, `(${positions[p]}`, '+', 'COUNT', 500) as Promise<Entry[]>),
+  )
+  for (;;) {
+    let next = -1
+    for (let p = 0; p < pages.length; p++) {
+      const head = pages[p]?.[0]
+      if (head && (next < 0 || compareStreamIds(head[0], pages[next]?.[0]?.[0] ?? '') < 0)) next = p
     }
-  } catch (error) {
-    if (stopping) break
-    console.error(`stream unreadable, retrying: ${(error as Error).message}`)
-    await Bun.sleep(1_000)
+    if (next < 0) return
+    const page = pages[next] as Entry[]
+    const entry = page.shift() as Entry
+    print(next, entry)
+    positions[next] = entry[0]
+    if (page.length === 0) {
+      pages[next] = (await redis.xrange(connections[next]?.key ?? '', `(${entry[0]}`, '+', 'COUNT', 500)) as Entry[]
+    }
   }
 }
+
+async function follow(partition: number, position: string): Promise<void> {
+  const connection = connections[partition] as PartitionConnection
+  let lastId = position
+  while (!stopping) {
+    try {
+      const reader = await connection.get()
+      const reply = (await reader.xread('COUNT', 100, 'BLOCK', 5_000, 'STREAMS', connection.key, lastId)) as
+        | [string, Entry[]][]
+        | null
+      for (const entry of reply?.[0]?.[1] ?? []) {
+        print(partition, entry)
+        lastId = entry[0]
+      }
+    } catch (error) {
+      if (stopping) break
+      connection.reset()
+      console.error(`stream unreadable, retrying: ${(error as Error).message}`)
+      await Bun.sleep(1_000)
+    }
+  }
+}
+
+const positions = await startingPoints()
+console.error(
+  `tailing ${keys.partitions === 1 ? keys.events(0) : `${keys.partitions} partition streams`} (Ctrl-C to stop)`,
+)
+if (all || from) await printHistory(positions)
+await Promise.all(positions.map((position, partition) => follow(partition, position)))

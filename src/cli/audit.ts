@@ -1,19 +1,16 @@
 // `bun run audit`: records every auth event in PostgreSQL (table audit_events) until SIGTERM.
 
+import { storeFor } from '../context'
 import { createDatabase } from '../db/client'
 import { createLogger } from '../lib/logger'
 import { AUDIT_METRIC_HELP, createMetrics } from '../lib/metrics'
 import { runAuditConsumer } from '../modules/audit/consumer'
-import { duplicateForBlocking } from '../redis/client'
-import { createRedisKeys } from '../redis/keys'
 import { connectRedisOrExit, loadConfigOrExit, onShutdown, prepareDatabaseOrExit } from './shared'
 
 const config = loadConfigOrExit()
 const logger = createLogger(config.logLevel)
 await prepareDatabaseOrExit(config)
 const redis = await connectRedisOrExit(config)
-const blocking = duplicateForBlocking(redis)
-blocking.on('error', () => {})
 const database = createDatabase(config.databaseUrl, { max: 2 })
 const controller = new AbortController()
 const metrics = createMetrics(AUDIT_METRIC_HELP)
@@ -32,9 +29,9 @@ const metricsServer =
 
 logger.info('audit consumer started', { consumer: config.auditConsumerName })
 const running = runAuditConsumer({
-  redis: blocking,
+  redis,
   db: database.db,
-  keys: createRedisKeys(config.redisKeyPrefix),
+  keys: storeFor(config, redis).keys,
   logger,
   signal: controller.signal,
   consumer: config.auditConsumerName,
@@ -47,6 +44,6 @@ onShutdown(async () => {
   controller.abort()
   await running
   await metricsServer?.stop()
-  await Promise.allSettled([blocking.quit(), redis.quit(), database.close()])
+  await Promise.allSettled([redis.quit(), database.close()])
   logger.info('audit consumer stopped')
 })

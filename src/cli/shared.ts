@@ -1,9 +1,9 @@
 // Boot helpers shared by the command-line entry points (server, audit consumer, audit tail).
 
-import type Redis from 'ioredis'
 import { type Config, ConfigError, loadConfig } from '../config'
+import { storeFor } from '../context'
 import { ensureDatabase, migrateDatabase } from '../db/migrate'
-import { connectRedis, createRedis } from '../redis/client'
+import { checkPartitions, connectRedis, createRedisClient, type RedisClient } from '../store'
 
 /** URLs are printed without their password. */
 export function redact(url: string): string {
@@ -58,19 +58,33 @@ export async function prepareDatabaseOrExit(config: Config): Promise<void> {
   }
 }
 
+/** Where Redis is, for a message: the URL without its password, or the cluster's seed nodes. */
+function describeRedis(config: Config): string {
+  return config.redisClusterNodes.length > 0
+    ? `the cluster at ${config.redisClusterNodes.map(redact).join(',')}`
+    : redact(config.redisUrl)
+}
+
 /**
- * Connects to Redis, or exits with one line naming the URL. Once connected, the client reconnects
- * forever: an outage after boot is answered with 503s, not an exit.
+ * Connects to Redis (a cluster must cover every slot), or exits with one line naming it; refuses a
+ * key prefix whose sessions were written with another partition count. Once connected, the client
+ * reconnects forever: an outage after boot is answered with 503s, not an exit.
  */
-export async function connectRedisOrExit(config: Config): Promise<Redis> {
-  const redis = createRedis(config.redisUrl, { retryStrategy: (n) => (n > 3 ? null : 200) })
+export async function connectRedisOrExit(config: Config): Promise<RedisClient> {
+  const redis = createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes })
   redis.on('error', () => {})
   try {
     await within(5_000, connectRedis(redis))
   } catch (error) {
-    fatal(`tessera: cannot reach Redis at ${redact(config.redisUrl)} (${(error as Error).message}); ${START_HINT}`)
+    redis.disconnect()
+    fatal(`tessera: cannot reach Redis at ${describeRedis(config)} (${(error as Error).message}); ${START_HINT}`)
   }
-  redis.options.retryStrategy = (attempt) => Math.min(50 * 2 ** attempt, 1_000)
+  try {
+    await checkPartitions(storeFor(config, redis))
+  } catch (error) {
+    redis.disconnect()
+    fatal(`tessera: ${(error as Error).message}`)
+  }
   return redis
 }
 

@@ -10,16 +10,15 @@ import { auditDeadLetters, auditEvents } from '../../db/schema'
 import { isPostgresUnavailable } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
 import type { Metrics } from '../../lib/metrics'
-import { decodeEvent, eventText } from '../../redis/events'
-import type { RedisKeys } from '../../redis/keys'
+import { decodeEvent, eventText, PartitionConnection, type RedisClient, type StoreKeys } from '../../store'
 
 export const AUDIT_GROUP = 'audit'
 
 export interface AuditConsumerOptions {
-  /** A dedicated connection (XREADGROUP BLOCK). */
-  redis: Redis
+  /** The shared client: the consumer opens a blocking connection of its own per partition. */
+  redis: RedisClient
   db: Db
-  keys: RedisKeys
+  keys: StoreKeys
   logger: Logger
   signal: AbortSignal
   consumer: string
@@ -34,6 +33,21 @@ export interface AuditConsumerOptions {
 }
 
 type Entry = [id: string, fields: string[]]
+
+/** One partition's stream, read on its own connection. */
+interface Partition {
+  index: number
+  stream: string
+  reader: Redis
+}
+
+/**
+ * The id an entry is recorded under: its stream id, and with several partitions the partition too
+ * (`3/1712345678901-0`), since each partition's stream numbers its entries alone.
+ */
+export function auditStreamId(keys: StoreKeys, partition: number, id: string): string {
+  return keys.partitions === 1 ? id : `${partition}/${id}`
+}
 
 function toRow(id: string, fields: string[]) {
   const event = decodeEvent(fields)
@@ -118,7 +132,9 @@ async function recordRows(options: AuditConsumerOptions, live: Entry[]): Promise
   return live.length - refused.length
 }
 
-async function record(options: AuditConsumerOptions, entries: Entry[]): Promise<void> {
+async function record(options: AuditConsumerOptions, partition: Partition, delivered: Entry[]): Promise<void> {
+  // Rows carry the partition in their id; the stream's own id is what XACK takes.
+  const entries = delivered.map(([id, fields]): Entry => [auditStreamId(options.keys, partition.index, id), fields])
   const live = entries.filter(([, fields]) => fields !== null)
   if (live.length < entries.length) {
     // Delivered once, then trimmed away before they were recorded: gone, and said so.
@@ -127,14 +143,14 @@ async function record(options: AuditConsumerOptions, entries: Entry[]): Promise<
   const recorded = live.length > 0 ? await recordRows(options, live) : 0
   options.metrics?.increment('tessera_audit_recorded_total', {}, recorded)
   // Acknowledged only now that the rows are committed.
-  await options.redis.xack(options.keys.events, AUDIT_GROUP, ...entries.map(([id]) => id))
+  await partition.reader.xack(partition.stream, AUDIT_GROUP, ...delivered.map(([id]) => id))
   options.onBatch?.(entries.length)
 }
 
 /** Creates the group at the start of the stream (so nothing already written is skipped). */
-export async function ensureAuditGroup(redis: Redis, keys: RedisKeys): Promise<void> {
+export async function ensureAuditGroup(redis: Pick<Redis, 'xgroup'>, stream: string): Promise<void> {
   try {
-    await redis.xgroup('CREATE', keys.events, AUDIT_GROUP, '0', 'MKSTREAM')
+    await redis.xgroup('CREATE', stream, AUDIT_GROUP, '0', 'MKSTREAM')
   } catch (error) {
     if (!(error instanceof Error) || !error.message.startsWith('BUSYGROUP')) throw error
   }
@@ -142,33 +158,35 @@ export async function ensureAuditGroup(redis: Redis, keys: RedisKeys): Promise<v
 
 type GroupReply = [stream: string, entries: Entry[]][] | null
 
-async function readGroup(options: AuditConsumerOptions, from: '0' | '>'): Promise<Entry[]> {
-  const { redis, keys, consumer, batchSize = 200, blockMs = 1_000 } = options
+async function readGroup(options: AuditConsumerOptions, partition: Partition, from: '0' | '>'): Promise<Entry[]> {
+  const { consumer, batchSize = 200, blockMs = 1_000 } = options
+  const { reader, stream } = partition
   const args = ['GROUP', AUDIT_GROUP, consumer, 'COUNT', batchSize] as const
   const reply = (
     from === '0'
-      ? await redis.xreadgroup(...args, 'STREAMS', keys.events, '0')
-      : await redis.xreadgroup(...args, 'BLOCK', blockMs, 'STREAMS', keys.events, '>')
+      ? await reader.xreadgroup(...args, 'STREAMS', stream, '0')
+      : await reader.xreadgroup(...args, 'BLOCK', blockMs, 'STREAMS', stream, '>')
   ) as GroupReply
   return reply?.[0]?.[1] ?? []
 }
 
 /** Replays this consumer's own pending entries (delivered before a crash, never acknowledged). */
-async function replayOwnPending(options: AuditConsumerOptions): Promise<void> {
+async function replayOwnPending(options: AuditConsumerOptions, partition: Partition): Promise<void> {
   for (;;) {
-    const entries = await readGroup(options, '0')
+    const entries = await readGroup(options, partition, '0')
     if (entries.length === 0) return
-    await record(options, entries)
+    await record(options, partition, entries)
   }
 }
 
 /** Takes over entries left pending by consumers that stopped (XAUTOCLAIM) and records them. */
-async function claimAbandoned(options: AuditConsumerOptions): Promise<void> {
-  const { redis, keys, consumer, claimIdleMs, batchSize = 200, logger } = options
+async function claimAbandoned(options: AuditConsumerOptions, partition: Partition): Promise<void> {
+  const { consumer, claimIdleMs, batchSize = 200, logger } = options
+  const { reader, stream } = partition
   let cursor = '0-0'
   do {
-    const [next, entries, deleted] = (await redis.xautoclaim(
-      keys.events,
+    const [next, entries, deleted] = (await reader.xautoclaim(
+      stream,
       AUDIT_GROUP,
       consumer,
       claimIdleMs,
@@ -178,10 +196,10 @@ async function claimAbandoned(options: AuditConsumerOptions): Promise<void> {
     )) as [string, Entry[], string[]]
     cursor = next
     const readable = entries.filter((entry): entry is Entry => Array.isArray(entry?.[1]))
-    if (readable.length > 0) await record(options, readable)
+    if (readable.length > 0) await record(options, partition, readable)
     if (deleted?.length) {
       logger.warn('audit entries trimmed before they were recorded', { count: deleted.length })
-      await redis.xack(keys.events, AUDIT_GROUP, ...deleted)
+      await reader.xack(stream, AUDIT_GROUP, ...deleted)
     }
   } while (cursor !== '0-0')
 }
@@ -193,10 +211,11 @@ async function claimAbandoned(options: AuditConsumerOptions): Promise<void> {
  * A consumer removed by mistake loses nothing: it has no pending entries, and its next read
  * recreates it.
  */
-async function forgetStoppedConsumers(options: AuditConsumerOptions): Promise<void> {
-  const { redis, keys, consumer, claimIdleMs, blockMs = 1_000, logger } = options
+async function forgetStoppedConsumers(options: AuditConsumerOptions, partition: Partition): Promise<void> {
+  const { consumer, claimIdleMs, blockMs = 1_000, logger } = options
+  const { reader, stream } = partition
   const silentMs = 10 * Math.max(claimIdleMs, blockMs)
-  const consumers = (await redis.xinfo('CONSUMERS', keys.events, AUDIT_GROUP)) as (string | number)[][]
+  const consumers = (await reader.xinfo('CONSUMERS', stream, AUDIT_GROUP)) as (string | number)[][]
   for (const fields of consumers) {
     const info = new Map<string, string | number>()
     for (let i = 0; i + 1 < fields.length; i += 2) info.set(String(fields[i]), fields[i + 1] as string | number)
@@ -204,35 +223,46 @@ async function forgetStoppedConsumers(options: AuditConsumerOptions): Promise<vo
     if (name === consumer || Number(info.get('pending')) !== 0 || Number(info.get('idle')) < silentMs) continue
     // DELCONSUMER drops the consumer's pending entries, hence only one with none. Should it read
     // between XINFO and here, it still records what it read: only its XACK finds nothing to clear.
-    await redis.xgroup('DELCONSUMER', keys.events, AUDIT_GROUP, name)
-    logger.info('audit consumer removed from the group', { consumer: name })
+    await reader.xgroup('DELCONSUMER', stream, AUDIT_GROUP, name)
+    logger.info('audit consumer removed from the group', { consumer: name, partition: partition.index })
   }
 }
 
-/** Runs until the signal aborts; the batch in hand is always finished first. */
+/** Runs one reader per partition until the signal aborts; the batch in hand is always finished first. */
 export async function runAuditConsumer(options: AuditConsumerOptions): Promise<void> {
+  await Promise.all(Array.from({ length: options.keys.partitions }, (_, index) => consumePartition(options, index)))
+}
+
+async function consumePartition(options: AuditConsumerOptions, index: number): Promise<void> {
   const { redis, keys, logger, signal, claimIdleMs } = options
+  const stream = keys.events(index)
+  // Not dropped on abort: the blocking read returns within blockMs, and the batch in hand is
+  // recorded and acknowledged before the loop sees the signal.
+  const connection = new PartitionConnection(redis, stream)
   let ready = false
   let lastClaim = 0
   while (!signal.aborted) {
     try {
+      const partition: Partition = { index, stream, reader: await connection.get() }
       if (!ready) {
-        await ensureAuditGroup(redis, keys)
-        await replayOwnPending(options)
+        await ensureAuditGroup(partition.reader, stream)
+        await replayOwnPending(options, partition)
         ready = true
       }
       if (Date.now() - lastClaim >= Math.max(1_000, claimIdleMs / 2)) {
-        await claimAbandoned(options)
-        await forgetStoppedConsumers(options)
+        await claimAbandoned(options, partition)
+        await forgetStoppedConsumers(options, partition)
         lastClaim = Date.now()
       }
-      const entries = await readGroup(options, '>')
-      if (entries.length > 0) await record(options, entries)
+      const entries = await readGroup(options, partition, '>')
+      if (entries.length > 0) await record(options, partition, entries)
     } catch (error) {
       if (signal.aborted) break
       ready = false
-      logger.warn('audit consumer retrying', { error: describeError(error) })
+      connection.reset()
+      logger.warn('audit consumer retrying', { partition: index, error: describeError(error) })
       await Bun.sleep(500)
     }
   }
+  connection.reset()
 }

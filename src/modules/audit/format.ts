@@ -1,6 +1,6 @@
 // One readable line per event, for an operator watching `bun run audit:tail`.
 
-import type { AuthEvent } from '../../redis/events'
+import type { AuthEvent } from '../../store'
 
 const short = (hash: string) =>
   hash

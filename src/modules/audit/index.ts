@@ -4,7 +4,7 @@ import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
 import { withPostgres } from '../../lib/errors'
 import { errors } from '../../lib/responses'
-import { EVENT_TYPES } from '../../redis/events'
+import { EVENT_TYPES } from '../../store'
 import type { authPlugin } from '../auth/plugin'
 import { listAuditEvents } from './service'
 

@@ -2,9 +2,16 @@
 
 import type { AppContext } from '../../context'
 import { rethrowRedis, withRedis } from '../../lib/errors'
+import {
+  hashToken,
+  isSessionLive,
+  needsTouch,
+  parseCookieValue,
+  readSession,
+  type Session,
+  touchSession,
+} from '../../store'
 import { endExpiredSession } from '../sessions/service'
-import { isSessionLive, needsTouch, readSession, type Session, touchSession } from '../sessions/store'
-import { hashToken, isWellFormedToken } from '../sessions/token'
 
 /**
  * `fresh` skips the local cache. Permission checks use it, so a revoke made through any instance
@@ -23,20 +30,20 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
 
   /** Writes last-seen back (due once per touch interval: needsTouch); false when the session is gone. */
   const touch = async (session: Session, now: number): Promise<boolean> => {
-    const lastSeenAt = await withRedis(() => touchSession(store, session.tokenHash, now))
+    const lastSeenAt = await withRedis(() => touchSession(store, session, now))
     if (lastSeenAt === undefined) return false
     session.lastSeenAt = lastSeenAt
     return true
   }
 
   // One promise from the read to the answer: this runs on every request the cache cannot answer.
-  const fromRedis = (tokenHash: string, now: number): Promise<Session | undefined> => {
+  const fromRedis = (partition: number, tokenHash: string, now: number): Promise<Session | undefined> => {
     const epoch = cache?.epoch ?? 0
     const keep = (session: Session) => {
       cache?.set(session, epoch)
       return session
     }
-    return readSession(store, tokenHash).then((session) => {
+    return readSession(store, partition, tokenHash).then((session) => {
       if (!session) return undefined
       if (!isSessionLive(session, now, store.idleTimeoutMs)) {
         endExpired(session, now)
@@ -55,12 +62,15 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
     })
 
   return function authenticate(cookieValue, fresh = false) {
-    // Validated before it touches Redis or a log: anything but a 43-character base64url token is
-    // simply "no session".
-    if (!isWellFormedToken(cookieValue)) return undefined
-    const tokenHash = hashToken(cookieValue)
+    // Validated before it touches Redis or a log: anything but a 43-character base64url token (in
+    // a partition that exists) is simply "no session".
+    const cookie = parseCookieValue(cookieValue, store.partitions)
+    if (!cookie) return undefined
+    const tokenHash = hashToken(cookie.token)
     const now = ctx.now()
-    const cached = fresh ? undefined : cache?.get(tokenHash)
+    const hit = fresh ? undefined : cache?.get(tokenHash)
+    // Only the cookie the server issued: the same token under another partition is no session.
+    const cached = hit?.partition === cookie.partition ? hit : undefined
     if (cached) {
       if (now >= cached.expiresAt) {
         endExpired(cached, now)
@@ -71,6 +81,6 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
         return needsTouch(store, cached, now) ? touchCached(cached, now) : cached
       }
     }
-    return fromRedis(tokenHash, now)
+    return fromRedis(cookie.partition, tokenHash, now)
   }
 }

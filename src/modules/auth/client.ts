@@ -3,7 +3,7 @@
 
 import type { AppContext } from '../../context'
 import { clientIp } from '../../lib/http'
-import { sanitizeUserAgent } from '../sessions/record'
+import { sanitizeUserAgent } from '../../store'
 
 /** Elysia's `server` in a handler's context: null when the app is called in-process (tests). */
 export type Server = { requestIP(request: Request): { address: string } | null } | null

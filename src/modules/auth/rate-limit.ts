@@ -11,7 +11,10 @@ import type { AppContext } from '../../context'
 import { limitSubject } from '../../lib/client-address'
 import { sha256Base64Url } from '../../lib/digest'
 import { AppError } from '../../lib/errors'
-import { defineScript, runScript } from '../../redis/script'
+import type { RedisClient } from '../../store'
+import releaseLogin from './lua/release-login.lua' with { type: 'text' }
+import reserveLogin from './lua/reserve-login.lua' with { type: 'text' }
+import reserveOne from './lua/reserve-one.lua' with { type: 'text' }
 
 // Usernames and addresses are personal data: keys carry a truncated hash, never the value.
 const digest = (value: string) => sha256Base64Url(value).slice(0, 22)
@@ -33,66 +36,33 @@ export function loginLimitKeys(ctx: AppContext, username: string, ip: string): L
 /** A client address as the limits count it (an IPv6 address by its prefix), hashed. */
 const clientDigest = (ctx: AppContext, ip: string) => digest(limitSubject(ip, ctx.config.rateLimitIpv6PrefixBits))
 
-// Un-counts one attempt on the counter KEYS[i]. A counter that reaches zero is removed rather than
-// kept at 0, and one that expired meanwhile (DECR made it -1) is removed too: no counter is ever left
-// without its TTL, and the next failure starts a new window.
-const uncount = (i: number) => `if redis.call('DECR', KEYS[${i}]) <= 0 then redis.call('DEL', KEYS[${i}]) end`
-
-/**
- * Lua that gives back a successful attempt whose three counters are KEYS[first..first+2], when
- * they were passed (see createSession): the account and client counters un-counted, the
- * account-and-client one cleared.
- */
-export const RELEASE_AFTER_SUCCESS_LUA = (first: number) => `
-if #KEYS >= ${first + 2} then
-  ${uncount(first)}
-  redis.call('DEL', KEYS[${first + 1}])
-  ${uncount(first + 2)}
-end
-`
-
 function limits(ctx: AppContext) {
   const perAccount = ctx.config.loginMaxFailuresPerAccount
   return { accountIp: perAccount, account: perAccount * 10, ip: ctx.config.loginMaxFailuresPerIp }
 }
 
-// KEYS: account, account+client, client, then a "refusal noticed" marker for each; ARGV: their
-// limits, then the window in ms. The check and the count are one step: attempts sent in parallel
-// cannot all pass the check before any is counted. Counting first and taking the attempt back when
-// a limit is passed keeps the common path to one command per counter: a new counter is created
-// with its window (SET NX PX), an existing one counted (INCR); a later failure never pushes the
-// window back. A refusal sets its counter's marker for the rest of the window, so only the first
-// refusal of a window is announced (returned as the second value); later ones are only counted.
-const RESERVE = defineScript(`
-local counts = {}
-for i = 1, 3 do
-  if redis.call('SET', KEYS[i], '1', 'PX', ARGV[4], 'NX') then counts[i] = 1
-  else counts[i] = redis.call('INCR', KEYS[i]) end
-end
-local wait, first = 0, 0
-for i = 1, 3 do
-  if counts[i] > tonumber(ARGV[i]) then
-    local ttl = math.max(redis.call('PTTL', KEYS[i]), 1)
-    wait = math.max(wait, ttl)
-    if redis.call('SET', KEYS[i + 3], '1', 'PX', ttl, 'NX') then first = 1 end
-  end
-end
-if wait > 0 then
-  -- Refused: this attempt is not counted.
-  for i = 1, 3 do
-    if counts[i] == 1 then redis.call('DEL', KEYS[i]) else redis.call('DECR', KEYS[i]) end
-  end
-end
-return { wait, first }
-`)
+// The limiter's own scripts, beside the store's and independent of them. Their keys all carry the
+// limiter's hash tag (keys.ts), so on a cluster each call runs in one slot.
+const SCRIPTS = { reserveLogin, releaseLogin, reserveOne } as const
+type ScriptName = keyof typeof SCRIPTS
+const defined = new WeakSet<RedisClient>()
 
-// KEYS as above; ARGV[1] is 1 after a success, which also clears the account-and-client counter.
-const RELEASE = defineScript(`
-${uncount(1)}
-if ARGV[1] == '1' then redis.call('DEL', KEYS[2]) else ${uncount(2)} end
-${uncount(3)}
-return 0
-`)
+function runLimitScript(
+  ctx: AppContext,
+  name: ScriptName,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+) {
+  const redis = ctx.redis
+  if (!defined.has(redis)) {
+    for (const [script, lua] of Object.entries(SCRIPTS)) redis.defineCommand(`tessera_limit_${script}`, { lua })
+    defined.add(redis)
+  }
+  const command = (redis as unknown as Record<string, (n: number, ...rest: (string | number)[]) => Promise<unknown>>)[
+    `tessera_limit_${name}`
+  ]
+  return command?.call(redis, keys.length, ...keys, ...args)
+}
 
 /** The 429 of a refused attempt, with how long until the limit lets the next one through. */
 export const tooManyAttempts = (waitMs: number) =>
@@ -112,23 +82,14 @@ export interface Refusal {
 export async function reserveLoginAttempt(ctx: AppContext, keys: LoginLimitKeys): Promise<Refusal | undefined> {
   const max = limits(ctx)
   const notices = keys.map((key) => ctx.store.keys.limitNoticed(key))
-  const [waitMs, first] = (await runScript(
-    ctx.redis,
-    RESERVE,
+  const [waitMs, first] = (await runLimitScript(
+    ctx,
+    'reserveLogin',
     [...keys, ...notices],
     [max.account, max.accountIp, max.ip, ctx.config.loginFailureWindowMs],
   )) as [number, number]
   return waitMs > 0 ? { waitMs, first: first === 1 } : undefined
 }
-
-// KEYS: one counter; ARGV: its limit, the window in ms. Counted first, given back when over.
-const RESERVE_ONE = defineScript(`
-local n
-if redis.call('SET', KEYS[1], '1', 'PX', ARGV[2], 'NX') then n = 1 else n = redis.call('INCR', KEYS[1]) end
-if n <= tonumber(ARGV[1]) then return 0 end
-redis.call('DECR', KEYS[1])
-return math.max(redis.call('PTTL', KEYS[1]), 1)
-`)
 
 /**
  * Registration costs an argon2 hash and a row: every attempt from one client (an IPv6 client by its
@@ -137,9 +98,9 @@ return math.max(redis.call('PTTL', KEYS[1]), 1)
  */
 export async function reserveRegistration(ctx: AppContext, ip: string): Promise<void> {
   const key = ctx.store.keys.registrationsIp(clientDigest(ctx, ip))
-  const waitMs = (await runScript(
-    ctx.redis,
-    RESERVE_ONE,
+  const waitMs = (await runLimitScript(
+    ctx,
+    'reserveOne',
     [key],
     [ctx.config.registrationMaxPerIp, ctx.config.registrationWindowMs],
   )) as number
@@ -148,5 +109,5 @@ export async function reserveRegistration(ctx: AppContext, ip: string): Promise<
 
 /** Un-counts a reserved attempt; after a success also clears the account-and-client counter. */
 export async function releaseLoginAttempt(ctx: AppContext, keys: LoginLimitKeys, succeeded: boolean): Promise<void> {
-  await runScript(ctx.redis, RELEASE, [...keys], [succeeded ? '1' : '0'])
+  await runLimitScript(ctx, 'releaseLogin', [...keys], [succeeded ? '1' : '0'])
 }

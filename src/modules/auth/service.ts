@@ -8,8 +8,16 @@ import { users } from '../../db/schema'
 import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { normalizeUsername } from '../../lib/limits'
 import { describeError } from '../../lib/logger'
+import {
+  AccountClosedError,
+  appendEvent,
+  cookieValue,
+  createSession,
+  reauthenticateSession,
+  type Session,
+  type SessionCookie,
+} from '../../store'
 import { endSessionByToken } from '../sessions/service'
-import { AccountClosedError, appendEvent, createSession, reauthenticateSession, type Session } from '../sessions/store'
 import { getDummyHash, hashPassword, needsRehash, verifyPassword } from '../users/password'
 import { findUserByUsername } from '../users/repository'
 import { type Actor, actorEventFields } from './client'
@@ -96,11 +104,10 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
     await giveAttemptBack()
     throw error
   }
-  let created: { token: string; session: Session }
+  let created: { cookie: SessionCookie; session: Session }
   try {
-    // The new session and the attempt given back in one step. It also refuses a session to an
-    // account disabled (or deleted, or given a new password) after it was read above, which a
-    // disable's relay marks in Redis.
+    // The store refuses a session to an account disabled (or deleted, or given a new password)
+    // after it was read above, which a disable's relay marks in Redis.
     created = await withRedis(() =>
       createSession(store, {
         user,
@@ -116,19 +123,24 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
           ip: input.ip,
           userAgent: input.userAgent,
         },
-        releaseLimits: limitKeys,
       }),
     )
   } catch (error) {
-    if (!(error instanceof AccountClosedError)) throw error
+    if (!(error instanceof AccountClosedError)) {
+      await giveAttemptBack()
+      throw error
+    }
     await failed('disabled', user.id)
     ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
     throw invalidCredentials()
   }
+  // The attempt counted up front is given back, and the account-and-client counter cleared. Should
+  // Redis fail right now, the login stands and the attempt stays counted until its window ends.
+  await releaseLoginAttempt(ctx, limitKeys, true).catch(() => {})
   ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
   // Off the request path: the login answers without waiting for a second argon2 run.
   if (needsRehash(user.passwordHash)) void upgradePasswordHash(ctx, user.id, user.passwordHash, input.password)
-  return created
+  return { token: cookieValue(created.cookie, store.partitions), session: created.session }
 }
 
 /**
@@ -230,7 +242,7 @@ export async function reauthenticate(
   const now = ctx.now()
   const live = await withRedis(() =>
     reauthenticateSession(ctx.store, {
-      tokenHash: session.tokenHash,
+      session,
       event: { type: 'session_reauthenticated', ...actorEventFields(ctx, actor, session.userId) },
       now,
     }),

@@ -1,24 +1,29 @@
-// Tails the auth event stream on a connection of its own and keeps the local session cache honest:
-// every event that ends or changes sessions evicts them, and the cache is trusted only while reads
-// keep coming back.
+// Tails every partition's event stream, each on a connection of its own, and keeps the local
+// session cache honest: every event that ends or changes sessions evicts them, and a partition's
+// cached sessions are trusted only while its reads keep coming back.
 
-import type Redis from 'ioredis'
 import type { Logger } from '../../lib/logger'
 import { describeError } from '../../lib/logger'
-import { type AuthEvent, decodeEvent, eventSessionHashes } from '../../redis/events'
-import type { RedisKeys } from '../../redis/keys'
+import {
+  type AuthEvent,
+  decodeEvent,
+  eventSessionHashes,
+  PartitionConnection,
+  type RedisClient,
+  type StoreKeys,
+} from '../../store'
 import type { SessionCache } from '../sessions/cache'
 
 export interface EventTailerOptions {
-  /** A dedicated connection: XREAD BLOCK would stall every other command sharing it. */
-  redis: Redis
-  keys: RedisKeys
+  /** The shared client: the tailer opens its own blocking connections from it, one per partition. */
+  redis: RedisClient
+  keys: StoreKeys
   cache: SessionCache
   logger: Logger
   signal: AbortSignal
   blockMs?: number
   /** Called after each event has been applied to the cache (tests, metrics). */
-  onEvent?: (event: AuthEvent, id: string) => void
+  onEvent?: (event: AuthEvent, id: string, partition: number) => void
 }
 
 /** Applies one event to the cache: what it ended or changed is dropped and re-read from Redis. */
@@ -50,78 +55,85 @@ type XReadReply = [stream: string, entries: [id: string, fields: string[]][]][] 
 
 const BATCH = 500
 
-/**
- * Runs until the signal aborts. Resumes from the last id it applied after any failure; when that
- * id may have been trimmed away (the oldest entry is newer), events were missed and the whole
- * cache is dropped.
- */
+/** Runs one reader per partition until the signal aborts. */
 export async function runEventTailer(options: EventTailerOptions): Promise<void> {
+  const { keys } = options
+  await Promise.all(Array.from({ length: keys.partitions }, (_, partition) => tailPartition(options, partition)))
+}
+
+/**
+ * One partition's reader. Resumes from the last id it applied after any failure; when that id may
+ * have been trimmed away (the oldest entry is newer), events were missed and the whole cache is
+ * dropped.
+ */
+async function tailPartition(options: EventTailerOptions, partition: number): Promise<void> {
   const { redis, keys, cache, logger, signal, blockMs = 1_000, onEvent } = options
+  const stream = keys.events(partition)
   // Trust lasts one blocking read plus a margin; a silently dead connection lets it lapse.
   const leaseMs = blockMs + 1_000
+  const connection = new PartitionConnection(redis, stream, () => cache.distrust(partition))
   let lastId: string | undefined
   let failures = 0
-  const onClose = () => cache.distrust()
-  redis.on('close', onClose)
-  signal.addEventListener('abort', () => redis.disconnect(), { once: true })
+  signal.addEventListener('abort', () => connection.reset(), { once: true })
 
   try {
     while (!signal.aborted) {
       try {
+        const reader = await connection.get()
         if (lastId === undefined) {
           // Starting fresh: nothing cached yet, so begin at the stream's current end.
-          const [newest] = (await redis.xrevrange(keys.events, '+', '-', 'COUNT', 1)) as [string, string[]][]
+          const [newest] = (await reader.xrevrange(stream, '+', '-', 'COUNT', 1)) as [string, string[]][]
           lastId = newest?.[0] ?? '0-0'
         } else if (failures > 0) {
-          await dropCacheIfEventsWereMissed(redis, keys, cache, lastId, logger)
+          await dropCacheIfEventsWereMissed(reader, stream, cache, lastId, logger)
         }
         failures = 0
-        const reply = (await redis.xread(
-          'COUNT',
-          BATCH,
-          'BLOCK',
-          blockMs,
-          'STREAMS',
-          keys.events,
-          lastId,
-        )) as XReadReply
+        const reply = (await reader.xread('COUNT', BATCH, 'BLOCK', blockMs, 'STREAMS', stream, lastId)) as XReadReply
         const entries = reply?.[0]?.[1] ?? []
         for (const [id, fields] of entries) {
           const event = decodeEvent(fields)
           if (event) {
             applyEventToCache(cache, event)
-            onEvent?.(event, id)
+            onEvent?.(event, id, partition)
           }
           lastId = id
         }
-        if (entries.length === BATCH) await dropCacheIfEventsWereMissed(redis, keys, cache, lastId, logger)
-        cache.renewTrust(leaseMs)
+        if (entries.length === BATCH) await dropCacheIfEventsWereMissed(reader, stream, cache, lastId, logger)
+        cache.renewTrust(partition, leaseMs)
       } catch (error) {
         if (signal.aborted) break
-        cache.distrust()
+        cache.distrust(partition)
+        connection.reset()
         failures++
-        if (failures === 1)
-          logger.warn('event stream unreadable; local session cache off', { error: describeError(error) })
+        if (failures === 1) {
+          logger.warn('event stream unreadable; local session cache off for its partition', {
+            partition,
+            error: describeError(error),
+          })
+        }
         await Bun.sleep(Math.min(50 * 2 ** failures, 1_000))
       }
     }
   } finally {
-    redis.off('close', onClose)
-    cache.distrust()
+    connection.reset()
+    cache.distrust(partition)
   }
 }
 
 export async function dropCacheIfEventsWereMissed(
-  redis: Redis,
-  keys: RedisKeys,
+  reader: Pick<RedisClient, 'xrange'>,
+  stream: string,
   cache: SessionCache,
   lastId: string,
   logger: Logger,
 ): Promise<void> {
-  const [oldest] = (await redis.xrange(keys.events, '-', '+', 'COUNT', 1)) as [string, string[]][]
+  const [oldest] = (await reader.xrange(stream, '-', '+', 'COUNT', 1)) as [string, string[]][]
   // Our position is still in the stream (or right before its first entry): nothing was lost.
   if (oldest && compareStreamIds(oldest[0], lastId) <= 0) return
   if (!oldest && lastId === '0-0') return
   cache.clear()
-  logger.warn('event stream position lost (trimmed or Redis restarted); local session cache dropped', { lastId })
+  logger.warn('event stream position lost (trimmed or Redis restarted); local session cache dropped', {
+    stream,
+    lastId,
+  })
 }

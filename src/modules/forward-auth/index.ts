@@ -4,10 +4,10 @@
 import { Elysia } from 'elysia'
 import type { AppContext } from '../../context'
 import { AppError } from '../../lib/errors'
+import { cookieFromHeader } from '../../store'
 import { createAuthenticator } from '../auth/authenticate'
 import { SESSION_SECURITY } from '../docs'
 import { hasPermission, isPermission, PERMISSION_NAMES, type Permission } from '../permissions/catalogue'
-import { cookieFromHeader } from '../sessions/token'
 import { ForwardAuthQuery } from './model'
 
 export const FORWARD_AUTH_PATH = '/auth/verify'

@@ -12,7 +12,7 @@ import type { Db, Tx } from '../../db/client'
 import { outbox } from '../../db/schema'
 import { isPostgresUnavailable, isRedisUnavailable, UnavailableError } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import { appendEventOnce, type EventInput, revokeUserSessions, setUserPermissions } from '../sessions/store'
+import { appendEventOnce, type EventInput, revokeUserSessions, setUserPermissions } from '../../store'
 
 export type OutboxMessage =
   | { kind: 'event'; at: number; event: EventInput }

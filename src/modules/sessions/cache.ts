@@ -1,14 +1,15 @@
 // The per-instance session cache: a bounded LRU that lets a recently seen cookie skip Redis.
 //
-// It is trusted only while this instance is reading the event stream (a lease renewed by every
-// XREAD that returns); without that, a logout on another instance could go unseen. Entries are
-// also never filled from a Redis read that raced with an eviction (see `epoch`).
+// A partition's entries are trusted only while this instance is reading that partition's event
+// stream (a lease renewed by every XREAD that returns); without that, a logout on another instance
+// could go unseen. Entries are also never filled from a Redis read that raced with an eviction
+// (see `epoch`).
 
 import { LRUCache } from 'lru-cache'
-import type { Session } from './store'
+import type { Session } from '../../store'
 
 export interface SessionCache {
-  /** A cached live-looking session, or undefined (also whenever the cache is not trusted). */
+  /** A cached live-looking session, or undefined (also whenever its partition is not trusted). */
   get(tokenHash: string): Session | undefined
   /** Eviction counter; read it before a Redis read and pass it to `set`. */
   readonly epoch: number
@@ -17,15 +18,21 @@ export interface SessionCache {
   delete(tokenHash: string): void
   deleteUser(userId: number): void
   clear(): void
-  /** Trust the cache for `ms` more milliseconds: the stream reader just heard from Redis. */
-  renewTrust(ms: number): void
-  /** Stop trusting (and empty) the cache: the stream cannot be read. */
-  distrust(): void
-  readonly trusted: boolean
+  /** Trust a partition's entries for `ms` more milliseconds: its stream reader just heard from Redis. */
+  renewTrust(partition: number, ms: number): void
+  /** Stop trusting a partition (and empty the cache): its stream cannot be read. */
+  distrust(partition: number): void
+  /** Stop trusting every partition (and empty the cache). */
+  distrustAll(): void
+  trusted(partition: number): boolean
   readonly size: number
 }
 
-export function createSessionCache(max: number, clock: () => number = performance.now.bind(performance)): SessionCache {
+export function createSessionCache(
+  max: number,
+  partitions = 1,
+  clock: () => number = performance.now.bind(performance),
+): SessionCache {
   const byUser = new Map<number, Set<string>>()
   const lru = new LRUCache<string, Session>({
     max,
@@ -35,19 +42,25 @@ export function createSessionCache(max: number, clock: () => number = performanc
       if (hashes?.size === 0) byUser.delete(session.userId)
     },
   })
-  let trustedUntil = 0
+  const trustedUntil = new Float64Array(partitions)
   let epoch = 0
-  const isTrusted = () => clock() < trustedUntil
+  const isTrusted = (partition: number) => clock() < (trustedUntil[partition] ?? 0)
+  // Entries that were filled while a partition's stream went unread may miss an eviction: all go.
+  const forgetAll = () => {
+    epoch++
+    lru.clear()
+  }
 
   return {
     get(tokenHash) {
-      return isTrusted() ? lru.get(tokenHash) : undefined
+      const session = lru.get(tokenHash)
+      return session && isTrusted(session.partition) ? session : undefined
     },
     get epoch() {
       return epoch
     },
     set(session, seenEpoch) {
-      if (seenEpoch !== epoch || !isTrusted()) return
+      if (seenEpoch !== epoch || !isTrusted(session.partition)) return
       lru.set(session.tokenHash, session)
       const hashes = byUser.get(session.userId)
       if (hashes) hashes.add(session.tokenHash)
@@ -65,16 +78,19 @@ export function createSessionCache(max: number, clock: () => number = performanc
       epoch++
       lru.clear()
     },
-    renewTrust(ms) {
-      trustedUntil = Math.max(trustedUntil, clock() + ms)
+    renewTrust(partition, ms) {
+      trustedUntil[partition] = Math.max(trustedUntil[partition] ?? 0, clock() + ms)
     },
-    distrust() {
-      trustedUntil = 0
-      epoch++
-      lru.clear()
+    distrust(partition) {
+      trustedUntil[partition] = 0
+      forgetAll()
     },
-    get trusted() {
-      return isTrusted()
+    distrustAll() {
+      trustedUntil.fill(0)
+      forgetAll()
+    },
+    trusted(partition) {
+      return isTrusted(partition)
     },
     get size() {
       return lru.size

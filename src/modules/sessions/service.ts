@@ -6,18 +6,20 @@
 import type { AppContext } from '../../context'
 import { AppError, withRedis } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import { type Actor, actorEventFields } from '../auth/client'
-import { deleteSessionByPublicId, revokeEverySession } from './management'
-import { iso, type SessionView as SessionViewSchema } from './model'
 import {
   deleteSession,
+  deleteSessionByPublicId,
   endSessionByHash,
+  hashToken,
   listUserSessions,
   type OwnerEvent,
+  parseCookieValue,
+  revokeEverySession,
   revokeUserSessions,
   type Session,
-} from './store'
-import { hashToken, isWellFormedToken } from './token'
+} from '../../store'
+import { type Actor, actorEventFields } from '../auth/client'
+import { iso, type SessionView as SessionViewSchema } from './model'
 
 export type { Actor } from '../auth/client'
 
@@ -121,10 +123,14 @@ export async function endSessionByToken(
   event: OwnerEvent,
   now: number,
 ): Promise<boolean> {
-  if (!isWellFormedToken(presented)) return false
-  const tokenHash = hashToken(presented)
+  const cookie = parseCookieValue(presented, ctx.store.partitions)
+  if (!cookie) return false
+  const tokenHash = hashToken(cookie.token)
   ctx.sessionCache?.delete(tokenHash)
-  return (await withRedis(() => endSessionByHash(ctx.store, tokenHash, event, now))) !== undefined
+  return (
+    (await withRedis(() => endSessionByHash(ctx.store, { partition: cookie.partition, tokenHash }, event, now))) !==
+    undefined
+  )
 }
 
 /** Removes (and announces) a session found expired on read, off the request path. */

@@ -8,10 +8,12 @@
 // small allocation; a hash with one field per item needs more than twice that. Pure functions
 // only: the verifier that other services import uses this module.
 
-import { sha256Base64Url } from '../../lib/digest'
-import { PERMISSION_NAMES } from '../permissions/catalogue'
+import { sha256Base64Url } from '../lib/digest'
+import { PERMISSION_NAMES } from '../modules/permissions/catalogue'
 
 export interface Session {
+  /** The partition its keys live in (partitions.ts): the one its cookie names. */
+  partition: number
   /** Truncated SHA-256 of the token; names the Redis key. Never shown to users. */
   tokenHash: string
   /** Shown in session listings; derived one-way from tokenHash, so it leads back to neither. */
@@ -32,7 +34,7 @@ export interface Session {
   authenticatedAt: number
 }
 
-/** 1-based positions of the record's parts, as the Lua scripts address them. */
+/** 1-based positions of the record's parts; the Lua scripts (lua/*.lua) address them by these numbers. */
 export const PART = {
   userId: 1,
   permissions: 3,
@@ -107,6 +109,7 @@ export function packRecord(fields: RecordFields): { head: string; tail: string }
  */
 class StoredSession implements Session {
   constructor(
+    readonly partition: number,
     readonly tokenHash: string,
     readonly userId: number,
     readonly username: string,
@@ -133,7 +136,11 @@ const base36 = (value: string, from: number, to: number) => Number.parseInt(valu
  * Records written before re-authentication existed have eight parts; their password was last
  * proven at login, when they were created.
  */
-export function parseSession(tokenHash: string, value: string | null | undefined): Session | undefined {
+export function parseSession(
+  partition: number,
+  tokenHash: string,
+  value: string | null | undefined,
+): Session | undefined {
   if (!value) return undefined
   const p1 = value.indexOf('|')
   const p2 = value.indexOf('|', p1 + 1)
@@ -160,6 +167,7 @@ export function parseSession(tokenHash: string, value: string | null | undefined
     Number.isFinite(authenticatedAt)
   if (!valid) return undefined
   return new StoredSession(
+    partition,
     tokenHash,
     userId,
     value.slice(p1 + 1, p2),

@@ -1,0 +1,6 @@
+// Text imports (`import source from './x.lua' with { type: 'text' }`): Bun and Deno both read the
+// file as a string, and `bun build --compile` embeds it.
+declare module '*.lua' {
+  const source: string
+  export default source
+}
