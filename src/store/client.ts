@@ -56,8 +56,10 @@ export function createCluster(nodes: readonly string[], url: string): Cluster {
   return new Cluster(nodes.map(seedNode), {
     lazyConnect: true,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: ['mget'],
+    // ioredis groups auto-pipelined commands by their first argument's slot, which for a script is
+    // its key count, not a key: a script would land in another slot's pipeline and be refused.
+    // Session reads are batched per partition anyway (batched-get.ts).
+    enableAutoPipelining: false,
     // A failover moves slots: commands that meet MOVED or CLUSTERDOWN are retried shortly, and
     // fail (a 503) only when the cluster stays down.
     retryDelayOnFailover: 100,

@@ -1,0 +1,166 @@
+// A test-owned Redis Cluster on loopback ports: masters with one replica each, made with
+// `redis-server --cluster-enabled yes` and `redis-cli --cluster create`, stopped by the PIDs it
+// started. The shared Redis on 6379 is never touched.
+
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import Redis from 'ioredis'
+import { freePort, waitFor } from './processes'
+
+export interface ClusterNode {
+  port: number
+  address: string
+  proc: Subprocess
+}
+
+export interface TestCluster {
+  /** `127.0.0.1:<port>` of every node, for REDIS_CLUSTER_NODES. */
+  readonly seeds: string[]
+  readonly nodes: ClusterNode[]
+  /** A plain connection to one node (closed by `stop`). */
+  connect(port: number): Redis
+  /** The ports of the masters now, and of each one's replicas. */
+  topology(): Promise<{ master: number; replicas: number[]; slots: [number, number][] }[]>
+  /** Waits until every node reports cluster_state:ok and the masters cover every slot. */
+  healthy(timeoutMs?: number): Promise<void>
+  stop(): Promise<void>
+}
+
+async function stopProcess(proc: Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  proc.kill('SIGTERM')
+  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)])
+  if (!exited) proc.kill('SIGKILL')
+  await proc.exited
+}
+
+export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'tessera-cluster-'))
+  const nodes: ClusterNode[] = []
+  const clients: Redis[] = []
+  const connect = (port: number) => {
+    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1 })
+    client.on('error', () => {})
+    clients.push(client)
+    return client
+  }
+  const cluster: TestCluster = {
+    get seeds() {
+      return nodes.map((node) => node.address)
+    },
+    nodes,
+    connect,
+    async topology() {
+      const probe = connect(nodes[0]?.port ?? 0)
+      const lines = String(await probe.cluster('NODES'))
+        .trim()
+        .split('\n')
+      probe.disconnect()
+      const byId = new Map<string, { port: number; master: string | null; slots: [number, number][] }>()
+      for (const line of lines) {
+        const [id = '', address = '', flags = '', masterId = '', , , , , ...slots] = line.split(' ')
+        if (flags.includes('fail')) continue
+        byId.set(id, {
+          port: Number(address.split('@')[0]?.split(':')[1]),
+          master: flags.includes('slave') ? masterId : null,
+          slots: slots
+            .filter((s) => /^\d/.test(s))
+            .map((s) => {
+              const [from = 0, to = from] = s.split('-').map(Number)
+              return [from, to]
+            }),
+        })
+      }
+      return [...byId.entries()]
+        .filter(([, node]) => node.master === null)
+        .map(([id, node]) => ({
+          master: node.port,
+          slots: node.slots,
+          replicas: [...byId.values()].filter((n) => n.master === id).map((n) => n.port),
+        }))
+    },
+    async healthy(timeoutMs = 30_000) {
+      await waitFor(
+        async () => {
+          for (const node of nodes) {
+            const probe = connect(node.port)
+            try {
+              const info = String(await probe.cluster('INFO'))
+              if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_ok:16384')) return false
+            } finally {
+              probe.disconnect()
+            }
+          }
+          return true
+        },
+        timeoutMs,
+        'the test cluster to be healthy',
+      )
+    },
+    async stop() {
+      for (const client of clients) client.disconnect()
+      await Promise.all(nodes.map((node) => stopProcess(node.proc)))
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+
+  try {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
+      const port = freePort()
+      const proc = Bun.spawn(
+        [
+          'redis-server',
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          `nodes-${port}.conf`,
+          '--cluster-node-timeout',
+          '2000',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
+        { stdout: 'ignore', stderr: 'ignore' },
+      )
+      nodes.push({ port, address: `127.0.0.1:${port}`, proc })
+    }
+    for (const node of nodes) {
+      await waitFor(
+        async () => {
+          const probe = connect(node.port)
+          try {
+            return (await probe.ping()) === 'PONG'
+          } finally {
+            probe.disconnect()
+          }
+        },
+        10_000,
+        `redis-server on ${node.port}`,
+      )
+    }
+    const create = Bun.spawn(
+      ['redis-cli', '--cluster', 'create', ...cluster.seeds, '--cluster-replicas', String(replicas), '--cluster-yes'],
+      { stdout: 'pipe', stderr: 'pipe' },
+    )
+    const [out, err, code] = await Promise.all([
+      new Response(create.stdout).text(),
+      new Response(create.stderr).text(),
+      create.exited,
+    ])
+    if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}): ${out}${err}`)
+    await cluster.healthy()
+    return cluster
+  } catch (error) {
+    await cluster.stop()
+    throw error
+  }
+}
