@@ -53,7 +53,9 @@ export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Pro
     nodes,
     connect,
     async topology() {
-      const probe = connect(nodes[0]?.port ?? 0)
+      // Any node still running knows the whole topology.
+      const alive = nodes.find((node) => node.proc.exitCode === null && node.proc.signalCode === null)
+      const probe = connect(alive?.port ?? 0)
       const lines = String(await probe.cluster('NODES'))
         .trim()
         .split('\n')
@@ -84,7 +86,7 @@ export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Pro
     async healthy(timeoutMs = 30_000) {
       await waitFor(
         async () => {
-          for (const node of nodes) {
+          for (const node of nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null)) {
             const probe = connect(node.port)
             try {
               const info = String(await probe.cluster('INFO'))
