@@ -7,8 +7,8 @@ import { AUDIT_METRIC_HELP, createMetrics } from '../src/lib/metrics'
 import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { duplicateForBlocking } from '../src/redis/client'
 import { EVENT_TEXT_MAX, encodeEvent } from '../src/redis/events'
-import { call, createTestEnv, registerUser, type TestEnv } from './helpers'
-import { freePort, startCli, waitFor } from './processes'
+import { call, createTestEnv, freePort, registerUser, type TestEnv } from './helpers'
+import { startCli, waitFor } from './processes'
 
 let env: TestEnv
 beforeAll(async () => {

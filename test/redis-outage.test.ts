@@ -12,9 +12,8 @@ import { hashToken } from '../src/modules/sessions/token'
 import { changePermission } from '../src/modules/users/service'
 import { createRedis } from '../src/redis/client'
 import { createRedisKeys } from '../src/redis/keys'
-import { createTestDatabase, testConfig } from './helpers'
+import { createTestDatabase, freePort, testConfig } from './helpers'
 import {
-  freePort,
   http,
   loginVia,
   msUntilStatus,
