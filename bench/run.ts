@@ -1,5 +1,4 @@
-// Tessera's benchmark suite (issue 5): `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]
-// [--profile]`.
+// Tessera's benchmark suite (issue 5): `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]`.
 // Starts its own servers with production settings, drives them with wrk from a separate process,
 // alternates the scenarios in rounds so that they share the machine's noise, and prints a table
 // followed by one JSON line with every figure.
@@ -14,10 +13,8 @@ import {
   ensurePeerDependencies,
   loginPeer,
   loginTessera,
-  profileServersInto,
   ROOT,
   type RunningServer,
-  startLoginFloor,
   startPeer,
   startTessera,
 } from './lib/servers'
@@ -32,7 +29,6 @@ const ALL = [...HTTP_SCENARIOS, ...OTHER_SCENARIOS] as readonly string[]
 
 export interface Options {
   quick: boolean
-  profile: boolean
   only: Set<string> | null
   rounds: number
   seconds: number
@@ -61,7 +57,6 @@ function parseOptions(argv: string[]): Options {
   }
   return {
     quick,
-    profile: flag('profile') !== undefined,
     only: only ? new Set(only.split(',')) : null,
     rounds: int('rounds', quick ? 2 : 5),
     seconds: int('seconds', quick ? 2 : 8),
@@ -87,7 +82,7 @@ interface HttpOutcome {
 /** Runs every scenario once per round, rotating the starting point so that no one always goes first. */
 async function runRounds(scenarios: Scenario[], options: Options, outcome: HttpOutcome): Promise<void> {
   const secondsFor = (s: Scenario) =>
-    s.name.startsWith('login') || s.name === 'argon2_raw' ? options.loginSeconds : options.seconds
+    s.name === 'login' || s.name === 'argon2_raw' ? options.loginSeconds : options.seconds
   for (const scenario of scenarios) {
     outcome.samples.set(scenario.name, [])
     outcome.descriptions.set(scenario.name, scenario.description)
@@ -137,11 +132,6 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
   log(`mode ${options.quick ? 'quick' : 'full'}; preparing database and users`)
   const env = await createBenchEnv()
   state.env = env
-  if (options.profile) {
-    const dir = join(ROOT, 'bench', 'results', `profiles-${env.id}`)
-    profileServersInto(dir)
-    log(`--profile: each Tessera server writes <name>.cpuprofile and a Markdown summary to ${dir} when it stops`)
-  }
   const users = await env.seedUsers(options.loginUsers)
   const firstUser = users[0] as { id: number; username: string }
   const ports = new Set<number>()
@@ -158,9 +148,6 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
     noCache: wanted('me_redis') ? startTessera(env, 'nocache', await port(), { SESSION_CACHE_SIZE: '0' }) : undefined,
     express: wanted('peer_express') ? startPeer(env, 'peer_express', 'express.mjs', await port()) : undefined,
     fastify: wanted('peer_fastify') ? startPeer(env, 'peer_fastify', 'fastify.mjs', await port()) : undefined,
-    loginFloor: wanted('login') ? startLoginFloor(env, 'login_floor', await port(), 'argon2') : undefined,
-    loginFloorPg: wanted('login') ? startLoginFloor(env, 'login_floor_pg', await port(), 'pg') : undefined,
-    loginFloorApp: wanted('login') ? startLoginFloor(env, 'login_floor_app', await port(), 'login') : undefined,
   }
   await Promise.allSettled(Object.values(starts))
   const servers: Record<string, RunningServer | undefined> = {}
@@ -222,23 +209,14 @@ async function main(options: Options, state: { env?: BenchEnv }): Promise<void> 
       bodiesFile,
       `${users.map((u) => JSON.stringify({ username: u.username, password: USER_PASSWORD })).join('\n')}\n`,
     )
-    const logins = [
-      ['login', 'POST /user/login, correct password, users in rotation', servers.main, '/user/login'],
-      ['login_floor', 'the same bodies, bare Bun server: JSON and one argon2id verify', servers.loginFloor, '/'],
-      ['login_floor_pg', 'the same, user first read from PostgreSQL', servers.loginFloorPg, '/'],
-      ['login_floor_app', "the same, Tessera's login() with every Redis and PG step", servers.loginFloorApp, '/'],
-    ] as const
-    for (const [name, description, server, path] of logins) {
-      if (!server) continue
-      scenarios.push(
-        wrkScenario(name, description, server, env, {
-          url: `${server.url}${path}`,
-          connections: options.loginConcurrency,
-          script: 'login.lua',
-          scriptArgs: [bodiesFile],
-        }),
-      )
-    }
+    scenarios.push(
+      wrkScenario('login', 'POST /user/login, correct password, users in rotation', servers.main, env, {
+        url: `${servers.main.url}/user/login`,
+        connections: options.loginConcurrency,
+        script: 'login.lua',
+        scriptArgs: [bodiesFile],
+      }),
+    )
     scenarios.push(argon2RawScenario(options.loginConcurrency))
   }
 

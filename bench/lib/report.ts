@@ -4,7 +4,6 @@
 import type { RoundSample } from '../scenarios/http'
 import type { CacheMemoryResult, RedisMemoryResult } from '../scenarios/memory'
 import type { PropagationResult } from '../scenarios/propagation'
-import { loginBudget, loginBudgetJson, renderLoginBudget } from './login-budget'
 import { pairedRatio, summarize } from './samples'
 import { fmt, round, table, withUnit } from './stats'
 
@@ -55,20 +54,12 @@ const RPS_RATIOS = [
   ['me_redis_vs_peer_fastify', 'me_redis', 'peer_fastify', 3],
   ['login_vs_argon2_raw', 'login', 'argon2_raw', 0.9],
 ] as const
-const loginTarget = RPS_RATIOS.find(([name]) => name === 'login_vs_argon2_raw')?.[3] ?? 0.9
 
-/**
- * Not targets: the ceiling a route that checks no session at all reaches against each peer, and
- * what a login that does nothing but verify the password (then also read the user, then also every
- * Redis step of Tessera's login) reaches.
- */
+/** Not targets: the ceiling a route that checks no session at all reaches against each peer. */
 const CEILINGS = [
   ['ping_vs_peer_express', 'ping', 'peer_express'],
   ['ping_vs_peer_fastify', 'ping', 'peer_fastify'],
   ['verify_vs_ping', 'verify', 'ping'],
-  ['login_floor_vs_argon2_raw', 'login_floor', 'argon2_raw'],
-  ['login_floor_pg_vs_argon2_raw', 'login_floor_pg', 'argon2_raw'],
-  ['login_floor_app_vs_argon2_raw', 'login_floor_app', 'argon2_raw'],
 ] as const
 
 function targets(report: Report): Target[] {
@@ -259,13 +250,8 @@ export function renderReport(report: Report): { text: string; json: string } {
     lines.push('')
     lines.push(
       `context (no target): ${ceilings.map((c) => `${c.name} ${withUnit(fmt(c.value, 2), 'x')}`).join(', ')} ` +
-        '(what a request that touches no session achieves against each peer; what a bare login achieves against argon2)',
+        '(what a request that touches no session achieves against each peer)',
     )
-  }
-  const budget = loginBudget(report.http.samples, loginTarget)
-  if (budget) {
-    lines.push('')
-    lines.push(...renderLoginBudget(budget))
   }
   const passed = list.filter((t) => verdict(t) === 'PASS').length
   const missed = list.filter((t) => verdict(t) === 'MISS').length
@@ -323,10 +309,7 @@ export function renderReport(report: Report): { text: string; json: string } {
     targets: Object.fromEntries(
       list.map((t) => [t.name, { value: round(t.value), target: `${t.op} ${t.target}`, result: verdict(t) }]),
     ),
-    context: {
-      ...Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
-      ...(budget ? loginBudgetJson(budget) : {}),
-    },
+    context: Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
     pass: passed,
     miss: missed,
   })

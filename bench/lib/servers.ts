@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { BenchEnv } from './env'
-import { REDIS_URL, USER_PASSWORD } from './env'
+import { REDIS_URL } from './env'
 import { type Child, runChild, spawnChild, stopChild } from './processes'
 
 export const ROOT = join(import.meta.dir, '..', '..')
@@ -40,12 +40,6 @@ async function whenReady(name: string, child: Child, port: number): Promise<Runn
   return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
 }
 
-/** Set by `--profile`: every Tessera server writes a CPU profile (and its Markdown summary) here on exit. */
-let profileDir: string | undefined
-export function profileServersInto(dir: string): void {
-  profileDir = dir
-}
-
 /** A Tessera server: `bun src/index.ts`, configured only through the environment. */
 export async function startTessera(
   env: BenchEnv,
@@ -53,34 +47,9 @@ export async function startTessera(
   port: number,
   overrides: Record<string, string> = {},
 ): Promise<RunningServer> {
-  const profile = profileDir
-    ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`]
-    : []
-  const child = spawnChild(name, [process.execPath, ...profile, 'src/index.ts'], {
+  const child = spawnChild(name, [process.execPath, 'src/index.ts'], {
     cwd: ROOT,
     env: env.serverEnv({ PORT: String(port), INSTANCE_ID: `bench-${env.id}-${name}`, ...overrides }),
-  })
-  return whenReady(name, child, port)
-}
-
-/**
- * The login floor (bench/login-floor.ts): JSON body and one argon2id verification over HTTP, with
- * the user first read from PostgreSQL when `readUser`. Context for the login target, not a peer.
- */
-export async function startLoginFloor(
-  env: BenchEnv,
-  name: string,
-  port: number,
-  floor: 'argon2' | 'pg' | 'login',
-): Promise<RunningServer> {
-  const child = spawnChild(name, [process.execPath, 'bench/login-floor.ts'], {
-    cwd: ROOT,
-    env: {
-      // Keys (and so the event stream) of its own: no other server's tailer is woken by its logins.
-      ...env.serverEnv({ PORT: String(port), REDIS_KEY_PREFIX: `${env.prefix}${name}:` }),
-      LOGIN_FLOOR: floor,
-      BENCH_PASSWORD: USER_PASSWORD,
-    },
   })
   return whenReady(name, child, port)
 }
