@@ -1,8 +1,9 @@
 // The benchmark report's formatting: a measured value gets enough decimals that it never seems to
-// contradict its verdict, and the run's duration reads as minutes. No Redis, no PostgreSQL.
+// contradict its verdict, the run's duration reads as minutes, and tables are Markdown. No Redis,
+// no PostgreSQL.
 
 import { describe, expect, test } from 'bun:test'
-import { duration, shownValue, type Target } from '../bench/lib/report'
+import { duration, shownValue, type Target, table } from '../bench/lib/report'
 
 const ratio = (value: number, target = 0.8): Target => ({ name: 'r', value, op: '>=', target, unit: 'x', how: '' })
 const bytes = (value: number): Target => ({ name: 'b', value, op: '<=', target: 300, unit: 'B', how: '' })
@@ -37,5 +38,23 @@ describe('duration', () => {
     expect(duration(48.4)).toBe('48 s')
     expect(duration(59.6)).toBe('1 min 0 s')
     expect(duration(482.2)).toBe('8 min 2 s')
+  })
+})
+
+describe('table', () => {
+  test('a padded Markdown table: the first column left-aligned, figures right-aligned', () => {
+    expect(
+      table(
+        ['scenario', 'req/s'],
+        [
+          ['ping', '31,032'],
+          ['me_cached', '9'],
+        ],
+      ),
+    ).toBe(
+      ['| scenario  |  req/s |', '| --------- | -----: |', '| ping      | 31,032 |', '| me_cached |      9 |'].join(
+        '\n',
+      ),
+    )
   })
 })
