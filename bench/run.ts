@@ -1,5 +1,5 @@
 // Tessera's benchmark: `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]
-// [--sessions=N] [--trials=N]`. Method, targets and how to read the output:
+// [--sessions=N] [--trials=N] [--baseline=<git rev>]`. Method, targets and how to read the output:
 // bench/README.md.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -7,8 +7,8 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { deleteKeys } from '../test/services'
 import { machineCpu, ROOT, stealShare } from './lib/measure'
-import { renderReport } from './lib/report'
-import { type BenchEnv, createBenchEnv, type Server, USER_PASSWORD } from './lib/servers'
+import { BASE, renderReport } from './lib/report'
+import { type BenchEnv, createBenchEnv, type Server, type Side, USER_PASSWORD } from './lib/servers'
 import { argon2RawScenario, runRounds, type Scenario, wrkScenario } from './scenarios/http'
 import { type CacheMemory, measureCacheMemory, measureRedisMemory, type RedisMemory } from './scenarios/memory'
 import { measurePropagation, type Propagation } from './scenarios/propagation'
@@ -36,10 +36,11 @@ const HTTP_SCENARIOS = [
   { name: 'peer_fastify', server: 'peer_fastify', path: '/me', session: true },
 ]
 const ALL = [...HTTP_SCENARIOS.map((s) => s.name), 'redis_memory', 'cache_memory', 'propagation']
+const isPeer = (server: string) => SERVERS[server] !== undefined && 'peer' in SERVERS[server]
 
 function parseOptions(argv: string[]) {
   const values = new Map(argv.map((arg) => [arg.replace(/^--/, '').split('=')[0] ?? '', arg.split('=')[1] ?? '']))
-  const known = ['quick', 'only', 'rounds', 'seconds', 'sessions', 'trials']
+  const known = ['quick', 'only', 'rounds', 'seconds', 'sessions', 'trials', 'baseline']
   const unknown = [...values.keys()].filter((name) => !known.includes(name))
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(', ')} (known: --${known.join(', --')})`)
   const quick = values.has('quick')
@@ -55,6 +56,7 @@ function parseOptions(argv: string[]) {
     quick,
     only,
     wanted: (name: string) => only === undefined || only.includes(name),
+    baseline: values.get('baseline') || undefined,
     rounds: int('rounds', 5, 2),
     seconds: int('seconds', 8, 2),
     loginSeconds: quick ? 2 : 6,
@@ -79,16 +81,22 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   const loadStart = loadavg()[0] ?? Number.NaN
   const cpuStart = machineCpu()
 
+  const sides: Side[] = [env.current]
+  if (options.baseline && http.some((s) => !isPeer(s.server))) {
+    log(`checking out ${options.baseline} into a temporary worktree, with its dependencies`)
+    sides.push(env.checkoutBaseline(options.baseline))
+  }
   const users = await env.seedUsers(options.loginUsers)
   const user = users[0] as { id: number; username: string }
   const servers = new Map<string, Server>()
-  const serverFor = async (name: string) => {
+  const serverFor = async (name: string, side = env.current) => {
+    const key = side === env.current ? name : `${name}${BASE}`
     const spec = SERVERS[name] ?? { env: {} }
     const server =
-      servers.get(name) ??
-      ('peer' in spec ? await env.startPeer(name, spec.peer) : await env.startTessera(name, spec.env))
-    if (!servers.has(name)) log(`${name} is up (pid ${server.proc.pid})`)
-    servers.set(name, server)
+      servers.get(key) ??
+      ('peer' in spec ? await env.startPeer(name, spec.peer) : await env.startTessera(key, spec.env, side))
+    if (!servers.has(key)) log(`${key} is up (pid ${server.proc.pid})`)
+    servers.set(key, server)
     return server
   }
 
@@ -97,14 +105,16 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   const body = (u: { username: string }) => JSON.stringify({ username: u.username, password: USER_PASSWORD })
   if (wanted('login')) writeFileSync(bodies, `${users.map(body).join('\n')}\n`)
   for (const s of http) {
-    const server = await serverFor(s.server)
-    const url = `${server.url}${s.path}`
-    const cookie = s.session ? [`Cookie: ${await server.login(user.username)}`] : []
-    const wrk =
-      s.name === 'login'
-        ? { url, connections: options.loginConcurrency, script: 'login.lua' as const, scriptArgs: [bodies] }
-        : { url, connections: options.connections, headers: cookie }
-    scenarios.push(wrkScenario(s.name, server, wrk))
+    for (const side of isPeer(s.server) ? [env.current] : sides) {
+      const server = await serverFor(s.server, side)
+      const url = `${server.url}${s.path}`
+      const cookie = s.session ? [`Cookie: ${await server.login(user.username)}`] : []
+      const wrk =
+        s.name === 'login'
+          ? { url, connections: options.loginConcurrency, script: 'login.lua' as const, scriptArgs: [bodies] }
+          : { url, connections: options.connections, headers: cookie }
+      scenarios.push(wrkScenario(`${s.name}${side === env.current ? '' : BASE}`, server, wrk))
+    }
   }
   if (wanted('login')) scenarios.push(argon2RawScenario(options.loginConcurrency))
   const rounds = await runRounds(scenarios, options, log)
@@ -158,6 +168,10 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
     load: [loadStart, loadavg()[0] ?? Number.NaN],
     steal: stealShare(cpuStart),
     http: rounds,
+    baseline: sides[1] && {
+      label: sides[1].label,
+      scenarios: http.filter((s) => !isPeer(s.server)).map((s) => s.name),
+    },
     redisMemory,
     cacheMemory,
     propagation,
@@ -173,7 +187,7 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
 
 const options = parseOptions(process.argv.slice(2))
 const env = await createBenchEnv()
-// Cleanup runs once, whichever way the run ends: servers (by pid), then keys and database.
+// Cleanup runs once, whichever way the run ends: servers (by pid), then keys, database, worktree.
 let cleaning: Promise<void> | undefined
 const cleanup = () => {
   cleaning ??= env.close()

@@ -1,9 +1,10 @@
 // The benchmark report's formatting: a measured value gets enough decimals that it never seems to
-// contradict its verdict, the run's duration reads as minutes, and tables are Markdown. No Redis,
-// no PostgreSQL.
+// contradict its verdict, the run's duration reads as minutes, tables are Markdown, and the
+// comparison with a baseline flags what moved by more than 5 %. No Redis, no PostgreSQL.
 
 import { describe, expect, test } from 'bun:test'
-import { duration, shownValue, type Target, table } from '../bench/lib/report'
+import { BASE, baselineRows, duration, shownValue, type Target, table } from '../bench/lib/report'
+import type { Sample } from '../bench/scenarios/http'
 
 const ratio = (value: number, target = 0.8): Target => ({ name: 'r', value, op: '>=', target, unit: 'x', how: '' })
 const bytes = (value: number): Target => ({ name: 'b', value, op: '<=', target: 300, unit: 'B', how: '' })
@@ -56,5 +57,38 @@ describe('table', () => {
         '\n',
       ),
     )
+  })
+})
+
+describe('baselineRows', () => {
+  const rounds = (...pairs: [number, number][]): Sample[] =>
+    pairs.map(([rps, cpuUs]) => ({ rps, cpuUs, mainUs: 0, p50Ms: 0, p99Ms: 0, requests: 0, failures: 0 }))
+  const compare = (current: Sample[], base: Sample[]) =>
+    baselineRows(
+      {
+        samples: new Map([
+          ['ping', current],
+          [`ping${BASE}`, base],
+        ]),
+        errors: new Map(),
+      },
+      ['ping'],
+    )[0]
+
+  test('ratios are medians of the per-round ratios, for req/s and CPU per request', () => {
+    const row = compare(rounds([100, 10], [200, 10], [90, 10]), rounds([100, 10], [100, 10], [100, 10]))
+    expect(row?.rps).toBeCloseTo(1)
+    expect(row?.cpu).toBeCloseTo(1)
+    expect(row?.flagged).toBe(false)
+  })
+
+  test('a scenario more than 5 % off in either figure is flagged', () => {
+    expect(compare(rounds([94, 10]), rounds([100, 10]))?.flagged).toBe(true)
+    expect(compare(rounds([100, 10.6]), rounds([100, 10]))?.flagged).toBe(true)
+    expect(compare(rounds([104, 10.4]), rounds([100, 10]))?.flagged).toBe(false)
+  })
+
+  test('a scenario the baseline could not run is flagged, not passed', () => {
+    expect(compare(rounds([100, 10]), [])?.flagged).toBe(true)
   })
 })

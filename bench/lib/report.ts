@@ -18,6 +18,8 @@ export interface Report {
   /** Share of the run's CPU time the host stole (see stealShare). */
   steal: number
   http: Rounds
+  /** With --baseline: its short hash, and the scenarios run against both revisions. */
+  baseline?: { label: string; scenarios: string[] }
   redisMemory?: RedisMemory
   cacheMemory?: CacheMemory
   propagation?: Propagation
@@ -31,6 +33,11 @@ export interface Target {
   unit: string
   how: string
 }
+
+/** The suffix that names a scenario's run against the baseline's server: `me_cached@base`. */
+export const BASE = '@base'
+/** How far a scenario may move from the baseline's before the comparison flags it. */
+export const BASELINE_TOLERANCE = 0.05
 
 function targets(r: Report): Target[] {
   const ratio = (a: string, b: string, target: number): Target => {
@@ -103,6 +110,17 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return [line(header), rule, ...rows.map(line)].join('\n')
 }
 
+/** Current ÷ baseline for each scenario, in req/s and in server CPU per request, flagged beyond the tolerance. */
+export function baselineRows(http: Rounds, scenarios: readonly string[]) {
+  return scenarios.map((name) => {
+    const [current, base] = [http.samples.get(name), http.samples.get(`${name}${BASE}`)]
+    const rps = pairedRatio(current, base)
+    const cpu = pairedRatio(current, base, 'cpuUs')
+    // A ratio that could not be measured (NaN) is flagged too: it is not known to be within.
+    return { name, rps, cpu, flagged: ![rps, cpu].every((ratio) => Math.abs(ratio - 1) <= BASELINE_TOLERANCE) }
+  })
+}
+
 const FIGURES = ['rps', 'p50Ms', 'p99Ms', 'cpuUs', 'mainUs'] as const
 
 export function renderReport(r: Report): { markdown: string; json: object } {
@@ -170,6 +188,13 @@ export function renderReport(r: Report): { markdown: string; json: object } {
   ].filter((row) => row !== undefined)
   if (other.length > 0) out.push('', table(['measurement', 'result'], other, 'll'))
 
+  const comparison = r.baseline ? baselineRows(r.http, r.baseline.scenarios) : []
+  if (r.baseline) {
+    const flag = `beyond ±${BASELINE_TOLERANCE * 100} %`
+    const compared = comparison.map((c) => [c.name, fmt(c.rps, 3), fmt(c.cpu, 3), c.flagged ? 'yes' : ''])
+    out.push('', `Current ÷ baseline ${r.baseline.label}, in the same rounds:`, '')
+    out.push(table(['scenario', 'req/s ratio', 'CPU/req ratio', flag], compared))
+  }
   const count = (v: string) => list.filter((t) => verdict(t) === v).length
   out.push('', `${count('PASS')} PASS, ${count('MISS')} MISS, ${count('n/a')} n/a`)
 
@@ -179,6 +204,7 @@ export function renderReport(r: Report): { markdown: string; json: object } {
     scenarios: summaries,
     errors: Object.fromEntries(r.http.errors),
     targets: list.map((t) => ({ ...t, result: verdict(t) })),
+    baseline: r.baseline && { label: r.baseline.label, comparison },
   }
   return { markdown: out.join('\n'), json }
 }

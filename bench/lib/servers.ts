@@ -1,7 +1,8 @@
-// The bench's own database, key prefixes and server processes. Everything it makes is removed by
-// close().
+// The bench's own database, key prefixes and server processes, and the checkout of another revision
+// that --baseline runs beside the current code. Everything it makes is removed by close().
 
 import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { type AppContext, createContext } from '../../src/context'
@@ -16,6 +17,14 @@ import { ROOT } from './measure'
 
 export const USER_PASSWORD = 'bench-password-0123456789'
 const PEERS_DIR = join(ROOT, 'bench', 'peers')
+
+/** A revision whose servers the bench runs: the current checkout, or the --baseline worktree. */
+export interface Side {
+  readonly label: string
+  readonly root: string
+  /** Each side keys its sessions apart: two revisions may not read each other's records. */
+  readonly prefix: string
+}
 
 export interface Server extends ServerProcess {
   readonly name: string
@@ -40,13 +49,15 @@ export async function createBenchEnv() {
   const redis = createRedis(REDIS_URL, { commandTimeout: 60_000 })
   await connectRedis(redis)
   const running = new Set<Server>()
+  const worktrees: string[] = []
+  const current: Side = { label: 'current', root: ROOT, prefix }
 
-  const serverEnv = (name: string, overrides: Record<string, string>) => ({
+  const serverEnv = (side: Side, name: string, overrides: Record<string, string>) => ({
     NODE_ENV: 'production',
     LOG_LEVEL: 'silent',
     DATABASE_URL: db.url,
     REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
+    REDIS_KEY_PREFIX: side.prefix,
     INSTANCE_ID: `bench-${id}-${name}`,
     ...overrides,
   })
@@ -65,10 +76,11 @@ export async function createBenchEnv() {
     prefix,
     shortPrefix,
     redis,
+    current,
 
-    /** A context built exactly as a server with these settings builds it. */
+    /** A context built exactly as a current server with these settings builds it. */
     contextFor(overrides: Record<string, string>): AppContext {
-      const config = loadConfig(processEnv(serverEnv('bench', overrides)))
+      const config = loadConfig(processEnv(serverEnv(current, 'bench', overrides)))
       return createContext({ config, db: database.db, redis, logger: silentLogger })
     },
 
@@ -82,9 +94,22 @@ export async function createBenchEnv() {
         .returning({ id: users.id, username: users.username })
     },
 
-    /** A Tessera server (`bun src/index.ts`), configured only through the environment. */
-    async startTessera(name: string, overrides: Record<string, string> = {}): Promise<Server> {
-      const server = await startServer(serverEnv(name, overrides))
+    /**
+     * Checks `rev` out into a temporary worktree with its own dependencies. Its servers share the
+     * database, migrated by the current code: the baseline is expected to be an older revision.
+     */
+    checkoutBaseline(rev: string): Side {
+      const label = run(['git', 'rev-parse', '--short', `${rev}^{commit}`], ROOT)
+      const root = join(tmpdir(), `tessera-baseline-${id}`)
+      run(['git', 'worktree', 'add', '--detach', root, label], ROOT)
+      worktrees.push(root)
+      run(['bun', 'install', '--frozen-lockfile', '--silent'], root)
+      return { label, root, prefix: `${prefix}baseline:` }
+    },
+
+    /** A Tessera server of `side` (`bun src/index.ts`), configured only through the environment. */
+    async startTessera(name: string, overrides: Record<string, string> = {}, side = current): Promise<Server> {
+      const server = await startServer(serverEnv(side, name, overrides), { root: side.root })
       return track(name, server, (username) => loginVia(server.url, username, USER_PASSWORD))
     },
 
@@ -106,13 +131,14 @@ export async function createBenchEnv() {
 
     stopServers,
 
-    /** Stops every server, then removes the keys and the database. */
+    /** Stops every server, then removes the keys, the database and any baseline worktree. */
     async close(): Promise<void> {
       await stopServers()
       for (const root of [prefix, shortPrefix]) await deleteKeys(redis, root).catch(() => {})
       await redis.quit().catch(() => {})
       await database.close().catch(() => {})
       await db.drop().catch((error) => console.error(`bench: could not drop the database: ${error}`))
+      for (const root of worktrees) run(['git', 'worktree', 'remove', '--force', root], ROOT)
     },
 
     /** Last resort from a synchronous `exit` handler, where nothing can be awaited. */

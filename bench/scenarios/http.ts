@@ -71,7 +71,8 @@ export async function runRounds(
   for (let round = 0; round < options.rounds; round++) {
     const line: string[] = []
     const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length] as Scenario)
-    // Every other round runs backwards, so that of two neighbours neither always goes first.
+    // Every other round runs backwards, so that of two neighbours (a scenario and its run against
+    // the baseline) neither always goes first.
     for (const scenario of round % 2 ? order.reverse() : order) {
       if (out.errors.has(scenario.name)) continue
       const sample = await attempt(scenario, scenario.slow ? options.loginSeconds : options.seconds)
