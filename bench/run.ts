@@ -185,7 +185,13 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   log(`saved bench/results/latest.md and bench/results/${stamp}.json (every figure)`)
 }
 
-const options = parseOptions(process.argv.slice(2))
+let options: ReturnType<typeof parseOptions>
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (error) {
+  log((error as Error).message)
+  process.exit(2)
+}
 const env = await createBenchEnv()
 // Cleanup runs once, whichever way the run ends: servers (by pid), then keys, database, worktree.
 let cleaning: Promise<void> | undefined
