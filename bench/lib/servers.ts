@@ -138,7 +138,13 @@ export async function createBenchEnv() {
       await redis.quit().catch(() => {})
       await database.close().catch(() => {})
       await db.drop().catch((error) => console.error(`bench: could not drop the database: ${error}`))
-      for (const root of worktrees) run(['git', 'worktree', 'remove', '--force', root], ROOT)
+      for (const root of worktrees) {
+        try {
+          run(['git', 'worktree', 'remove', '--force', root], ROOT)
+        } catch (error) {
+          console.error(`bench: ${error}`)
+        }
+      }
     },
 
     /** Last resort from a synchronous `exit` handler, where nothing can be awaited. */
