@@ -100,11 +100,12 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
     return server
   }
 
-  const scenarios: Scenario[] = []
+  const groups: Scenario[][] = []
   const bodies = join(tmpdir(), `tessera-bench-${env.id}-logins.txt`)
   const body = (u: { username: string }) => JSON.stringify({ username: u.username, password: USER_PASSWORD })
   if (wanted('login')) writeFileSync(bodies, `${users.map(body).join('\n')}\n`)
   for (const s of http) {
+    const group: Scenario[] = []
     for (const side of isPeer(s.server) ? [env.current] : sides) {
       const server = await serverFor(s.server, side)
       const url = `${server.url}${s.path}`
@@ -113,11 +114,12 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
         s.name === 'login'
           ? { url, connections: options.loginConcurrency, script: 'login.lua' as const, scriptArgs: [bodies] }
           : { url, connections: options.connections, headers: cookie }
-      scenarios.push(wrkScenario(`${s.name}${side === env.current ? '' : BASE}`, server, wrk))
+      group.push(wrkScenario(`${s.name}${side === env.current ? '' : BASE}`, server, wrk))
     }
+    groups.push(group)
   }
-  if (wanted('login')) scenarios.push(argon2RawScenario(options.loginConcurrency))
-  const rounds = await runRounds(scenarios, options, log)
+  if (wanted('login')) groups.push([argon2RawScenario(options.loginConcurrency)])
+  const rounds = await runRounds(groups, options, log)
   rmSync(bodies, { force: true })
 
   let propagation: Propagation | undefined

@@ -1,7 +1,7 @@
 // Turns a run's measurements into one Markdown report (printed, and saved as bench/results/latest.md)
 // and a JSON object with every figure. Each ratio is the median of per-round ratios.
 
-import { pairedRatio, type Rounds, type Sample } from '../scenarios/http'
+import { pairedRatio, type Rounds, roundRatios, type Sample } from '../scenarios/http'
 import type { CacheMemory, RedisMemory } from '../scenarios/memory'
 import type { Propagation } from '../scenarios/propagation'
 import { median } from './measure'
@@ -116,8 +116,9 @@ export function baselineRows(http: Rounds, scenarios: readonly string[]) {
     const [current, base] = [http.samples.get(name), http.samples.get(`${name}${BASE}`)]
     const rps = pairedRatio(current, base)
     const cpu = pairedRatio(current, base, 'cpuUs')
+    const flagged = ![rps, cpu].every((ratio) => Math.abs(ratio - 1) <= BASELINE_TOLERANCE)
     // A ratio that could not be measured (NaN) is flagged too: it is not known to be within.
-    return { name, rps, cpu, flagged: ![rps, cpu].every((ratio) => Math.abs(ratio - 1) <= BASELINE_TOLERANCE) }
+    return { name, rps, cpu, flagged, rpsRounds: roundRatios(current, base) }
   })
 }
 
@@ -191,9 +192,16 @@ export function renderReport(r: Report): { markdown: string; json: object } {
   const comparison = r.baseline ? baselineRows(r.http, r.baseline.scenarios) : []
   if (r.baseline) {
     const flag = `beyond ±${BASELINE_TOLERANCE * 100} %`
-    const compared = comparison.map((c) => [c.name, fmt(c.rps, 3), fmt(c.cpu, 3), c.flagged ? 'yes' : ''])
+    const perRound = (ratios: number[]) => ratios.map((ratio) => fmt(ratio, 2)).join(' ')
+    const compared = comparison.map((c) => [
+      c.name,
+      fmt(c.rps, 3),
+      fmt(c.cpu, 3),
+      c.flagged ? 'yes' : '',
+      perRound(c.rpsRounds),
+    ])
     out.push('', `Current ÷ baseline ${r.baseline.label}, in the same rounds:`, '')
-    out.push(table(['scenario', 'req/s ratio', 'CPU/req ratio', flag], compared))
+    out.push(table(['scenario', 'req/s ratio', 'CPU/req ratio', flag, 'req/s ratio per round'], compared))
   }
   const count = (v: string) => list.filter((t) => verdict(t) === v).length
   out.push('', `${count('PASS')} PASS, ${count('MISS')} MISS, ${count('n/a')} n/a`)

@@ -1,5 +1,5 @@
 // HTTP scenarios (one wrk run a round) and the raw argon2 ceiling, run in rounds: every round runs
-// each scenario once, starting one further along, so that all of them share the machine's noise.
+// each scenario once, so that all of them share the machine's noise.
 
 import { join } from 'node:path'
 import { cpuTimeMs, median, ROOT, runWrk, type WrkResult, type WrkRun } from '../lib/measure'
@@ -57,12 +57,16 @@ export interface Rounds {
   errors: Map<string, string>
 }
 
-/** A warm-up run of each scenario, then the rounds; a scenario that fails is left out from then on. */
+/**
+ * A warm-up run of each scenario, then the rounds; a scenario that fails is left out from then on.
+ * A group (a scenario and its run against the baseline) always runs together.
+ */
 export async function runRounds(
-  scenarios: Scenario[],
+  groups: Scenario[][],
   options: { rounds: number; seconds: number; loginSeconds: number; warmupSeconds: number },
   log: (line: string) => void,
 ): Promise<Rounds> {
+  const scenarios = groups.flat()
   const out: Rounds = { samples: new Map(scenarios.map((s) => [s.name, []])), errors: new Map() }
   const attempt = (scenario: Scenario, seconds: number) =>
     scenario.run(seconds).catch((error: Error) => void out.errors.set(scenario.name, error.message))
@@ -70,9 +74,9 @@ export async function runRounds(
   for (const scenario of scenarios) await attempt(scenario, options.warmupSeconds)
   for (let round = 0; round < options.rounds; round++) {
     const line: string[] = []
-    const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length] as Scenario)
-    // Every other round runs backwards, so that of two neighbours (a scenario and its run against
-    // the baseline) neither always goes first.
+    // Each round starts one group further along, and every other round runs backwards, so that no
+    // scenario always follows the same one and, within a group, each goes first every other round.
+    const order = groups.flatMap((_, i) => groups[(i + round) % groups.length] as Scenario[])
     for (const scenario of round % 2 ? order.reverse() : order) {
       if (out.errors.has(scenario.name)) continue
       const sample = await attempt(scenario, scenario.slow ? options.loginSeconds : options.seconds)
@@ -85,7 +89,10 @@ export async function runRounds(
   return out
 }
 
-/** The median of the per-round ratios of a's and b's figure, so that both sides share a round's noise. */
-export function pairedRatio(a: Sample[] = [], b: Sample[] = [], figure: 'rps' | 'cpuUs' = 'rps'): number {
-  return median(a.slice(0, b.length).map((sample, i) => sample[figure] / (b[i]?.[figure] ?? Number.NaN)))
+/** a's figure ÷ b's in each round, where both sides share the round's noise. */
+export function roundRatios(a: Sample[] = [], b: Sample[] = [], figure: 'rps' | 'cpuUs' = 'rps'): number[] {
+  return a.slice(0, b.length).map((sample, i) => sample[figure] / (b[i]?.[figure] ?? Number.NaN))
 }
+
+/** The median of the per-round ratios: the figure every target and comparison uses. */
+export const pairedRatio = (a?: Sample[], b?: Sample[], figure?: 'rps' | 'cpuUs') => median(roundRatios(a, b, figure))
