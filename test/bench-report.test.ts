@@ -3,7 +3,7 @@
 // comparison with a baseline flags what moved by more than 5 %. No Redis, no PostgreSQL.
 
 import { describe, expect, test } from 'bun:test'
-import { BASE, baselineRows, duration, shownValue, type Target, table } from '../bench/lib/report'
+import { BASE, baselineRows, duration, shownValue, type Target, table, targets } from '../bench/lib/report'
 import type { Sample } from '../bench/scenarios/http'
 
 const ratio = (value: number, target = 0.8): Target => ({ name: 'r', value, op: '>=', target, unit: 'x', how: '' })
@@ -60,9 +60,27 @@ describe('table', () => {
   })
 })
 
+const rounds = (...pairs: [number, number][]): Sample[] =>
+  pairs.map(([rps, cpuUs]) => ({ rps, cpuUs, mainUs: 0, p50Ms: 0, p99Ms: 0, requests: 0, failures: 0 }))
+
+describe('targets', () => {
+  test("with a baseline, each ratio is also taken between the baseline's servers, beside the same peer", () => {
+    const samples = new Map([
+      ['ping', rounds([100, 1], [100, 1])],
+      ['me_redis', rounds([60, 1], [50, 1])],
+      [`ping${BASE}`, rounds([100, 1], [120, 1])],
+      [`me_redis${BASE}`, rounds([40, 1], [60, 1])],
+      ['peer_express', rounds([5, 1], [5, 1])],
+    ])
+    const byName = new Map(targets({ http: { samples, errors: new Map() } }).map((t) => [t.name, t]))
+    expect(byName.get('me_redis ÷ ping')?.value).toBeCloseTo(0.55)
+    expect(byName.get('me_redis ÷ ping')?.baseline).toBeCloseTo(0.45)
+    expect(byName.get('me_redis ÷ peer_express')?.baseline).toBeCloseTo(10)
+    expect(byName.get('me_cached ÷ ping')?.baseline).toBeNaN()
+  })
+})
+
 describe('baselineRows', () => {
-  const rounds = (...pairs: [number, number][]): Sample[] =>
-    pairs.map(([rps, cpuUs]) => ({ rps, cpuUs, mainUs: 0, p50Ms: 0, p99Ms: 0, requests: 0, failures: 0 }))
   const compare = (current: Sample[], base: Sample[]) =>
     baselineRows(
       {

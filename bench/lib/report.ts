@@ -32,6 +32,8 @@ export interface Target {
   target: number
   unit: string
   how: string
+  /** With --baseline: the same ratio between the baseline's servers. */
+  baseline?: number
 }
 
 /** The suffix that names a scenario's run against the baseline's server: `me_cached@base`. */
@@ -39,10 +41,21 @@ export const BASE = '@base'
 /** How far a scenario may move from the baseline's before the comparison flags it. */
 export const BASELINE_TOLERANCE = 0.05
 
-function targets(r: Report): Target[] {
+export function targets(r: Pick<Report, 'http' | 'redisMemory' | 'propagation'>): Target[] {
+  const samples = (name: string) => r.http.samples.get(name)
   const ratio = (a: string, b: string, target: number): Target => {
-    const value = pairedRatio(r.http.samples.get(a), r.http.samples.get(b))
-    return { name: `${a} ÷ ${b}`, value, op: '>=', target, unit: 'x', how: 'req/s, median of the rounds’ ratios' }
+    const value = pairedRatio(samples(a), samples(b))
+    // The peers and argon2_raw do not depend on the revision: both revisions are measured against them.
+    const baseline = pairedRatio(samples(`${a}${BASE}`), samples(`${b}${BASE}`) ?? samples(b))
+    return {
+      name: `${a} ÷ ${b}`,
+      value,
+      baseline,
+      op: '>=',
+      target,
+      unit: 'x',
+      how: 'req/s, median of the rounds’ ratios',
+    }
   }
   return [
     ratio('me_cached', 'ping', 0.8),
@@ -160,14 +173,13 @@ export function renderReport(r: Report): { markdown: string; json: object } {
   for (const [name, error] of r.http.errors) out.push('', `${name} failed: ${error.split('\n')[0]}`)
 
   const list = targets(r).filter((t) => !r.only || Number.isFinite(t.value))
-  const targetRows = list.map((t) => [
-    t.name,
-    shownValue(t),
-    withUnit(`${t.op} ${t.target}`, t.unit),
-    verdict(t),
-    t.how,
-  ])
-  out.push('', table(['target', 'measured', 'target', 'result', 'how'], targetRows, 'lrrll'))
+  // With --baseline, a column gives each ratio as measured between the baseline's servers.
+  const keep = (_: string, column: number) => r.baseline !== undefined || column !== 2
+  const base = (t: Target) => (t.baseline === undefined ? '' : shownValue({ ...t, value: t.baseline }))
+  const unit = (t: Target) => withUnit(`${t.op} ${t.target}`, t.unit)
+  const targetRows = list.map((t) => [t.name, shownValue(t), base(t), unit(t), verdict(t), t.how].filter(keep))
+  const targetHeader = ['target', 'measured', `baseline ${r.baseline?.label}`, 'target', 'result', 'how']
+  out.push('', table(targetHeader.filter(keep), targetRows, r.baseline ? 'lrrrll' : 'lrrll'))
 
   const { redisMemory: rm, cacheMemory: cm, propagation: p } = r
   const other = [
@@ -210,6 +222,7 @@ export function renderReport(r: Report): { markdown: string; json: object } {
     ...r,
     http: undefined,
     scenarios: summaries,
+    rounds: Object.fromEntries(r.http.samples),
     errors: Object.fromEntries(r.http.errors),
     targets: list.map((t) => ({ ...t, result: verdict(t) })),
     baseline: r.baseline && { label: r.baseline.label, comparison },
