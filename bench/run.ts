@@ -1,368 +1,219 @@
-// Tessera's benchmark suite (issue 5): `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]
-// [--profile]`.
-// Starts its own servers with production settings, drives them with wrk from a separate process,
-// alternates the scenarios in rounds so that they share the machine's noise, and prints a table
-// followed by one JSON line with every figure.
+// Tessera's benchmark: `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]
+// [--sessions=N] [--trials=N] [--baseline=<git rev>]`. Method, targets and how to read the output:
+// bench/README.md.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type BenchEnv, createBenchEnv, deleteKeys, freePort, USER_PASSWORD } from './lib/env'
-import { killAllChildrenNow, machineCpu, stealShare, stopAllChildren } from './lib/processes'
-import { type Report, renderReport } from './lib/report'
-import {
-  ensurePeerDependencies,
-  loginPeer,
-  loginTessera,
-  profileServersInto,
-  ROOT,
-  type RunningServer,
-  startLoginFloor,
-  startPeer,
-  startTessera,
-} from './lib/servers'
-import { WRK_MISSING, wrkPath } from './lib/wrk'
-import { argon2RawScenario, type RoundSample, type Scenario, wrkScenario } from './scenarios/http'
-import { measureCacheMemory, measureRedisMemory } from './scenarios/memory'
-import { measurePropagation } from './scenarios/propagation'
+import { deleteKeys } from '../test/services'
+import { machineCpu, ROOT, stealShare } from './lib/measure'
+import { BASE, renderReport } from './lib/report'
+import { type BenchEnv, createBenchEnv, type Server, type Side, USER_PASSWORD } from './lib/servers'
+import { argon2RawScenario, runRounds, type Scenario, wrkScenario } from './scenarios/http'
+import { type CacheMemory, measureCacheMemory, measureRedisMemory, type RedisMemory } from './scenarios/memory'
+import { measurePropagation, type Propagation } from './scenarios/propagation'
 
-const HTTP_SCENARIOS = ['ping', 'me_cached', 'me_redis', 'verify', 'peer_express', 'peer_fastify', 'login'] as const
-const OTHER_SCENARIOS = ['redis_memory', 'cache_memory', 'propagation'] as const
-const ALL = [...HTTP_SCENARIOS, ...OTHER_SCENARIOS] as readonly string[]
-
-export interface Options {
-  quick: boolean
-  profile: boolean
-  only: Set<string> | null
-  rounds: number
-  seconds: number
-  warmupSeconds: number
-  loginSeconds: number
-  connections: number
-  loginConcurrency: number
-  loginUsers: number
-  memorySessions: number
-  propagationTrials: number
+/**
+ * The servers the scenarios run on. A Tessera server is the environment it runs with, over
+ * production defaults, so that a variant (another Redis, another cache size) is one more entry;
+ * a peer is its file in bench/peers.
+ */
+const SERVERS: Record<string, { env: Record<string, string> } | { peer: string }> = {
+  main: { env: {} },
+  nocache: { env: { SESSION_CACHE_SIZE: '0' } },
+  peer_express: { peer: 'express.mjs' },
+  peer_fastify: { peer: 'fastify.mjs' },
 }
 
-function parseOptions(argv: string[]): Options {
-  const flag = (name: string) => argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`))
-  const value = (name: string) => flag(name)?.split('=')[1]
-  const quick = flag('quick') !== undefined
-  const only = value('only')
-  const unknown = only?.split(',').filter((name) => !ALL.includes(name)) ?? []
-  if (unknown.length > 0) throw new Error(`--only: unknown scenario ${unknown.join(', ')} (known: ${ALL.join(', ')})`)
-  const int = (name: string, fallback: number) => {
-    const raw = value(name)
-    if (raw === undefined) return fallback
-    const n = Number(raw)
+/** The request wrk repeats in each HTTP scenario, on which server, with a session cookie or not. */
+const HTTP_SCENARIOS = [
+  { name: 'ping', server: 'main', path: '/healthz', session: false },
+  { name: 'me_cached', server: 'main', path: '/user/me', session: true },
+  { name: 'me_redis', server: 'nocache', path: '/user/me', session: true },
+  { name: 'verify', server: 'main', path: '/auth/verify', session: true },
+  { name: 'login', server: 'main', path: '/user/login', session: false },
+  { name: 'peer_express', server: 'peer_express', path: '/me', session: true },
+  { name: 'peer_fastify', server: 'peer_fastify', path: '/me', session: true },
+]
+const ALL = [...HTTP_SCENARIOS.map((s) => s.name), 'redis_memory', 'cache_memory', 'propagation']
+const isPeer = (server: string) => SERVERS[server] !== undefined && 'peer' in SERVERS[server]
+
+function parseOptions(argv: string[]) {
+  const values = new Map(argv.map((arg) => [arg.replace(/^--/, '').split('=')[0] ?? '', arg.split('=')[1] ?? '']))
+  const known = ['quick', 'only', 'rounds', 'seconds', 'sessions', 'trials', 'baseline']
+  const unknown = [...values.keys()].filter((name) => !known.includes(name))
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(', ')} (known: --${known.join(', --')})`)
+  const quick = values.has('quick')
+  const int = (name: string, full: number, short: number) => {
+    const n = Number(values.get(name) ?? (quick ? short : full))
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: expected a positive whole number`)
     return n
   }
+  const only = values.get('only')?.split(',')
+  const wrong = only?.filter((name) => !ALL.includes(name)) ?? []
+  if (wrong.length > 0) throw new Error(`--only: unknown scenario ${wrong.join(', ')} (known: ${ALL.join(', ')})`)
   return {
     quick,
-    profile: flag('profile') !== undefined,
-    only: only ? new Set(only.split(',')) : null,
-    rounds: int('rounds', quick ? 2 : 5),
-    seconds: int('seconds', quick ? 2 : 8),
+    only,
+    wanted: (name: string) => only === undefined || only.includes(name),
+    baseline: values.get('baseline') || undefined,
+    rounds: int('rounds', 5, 2),
+    seconds: int('seconds', 8, 2),
+    loginSeconds: quick ? 2 : 6,
     warmupSeconds: quick ? 1 : 3,
-    loginSeconds: int('login-seconds', quick ? 2 : 6),
-    connections: int('connections', 32),
-    loginConcurrency: int('login-concurrency', 4),
+    connections: 32,
+    loginConcurrency: 4,
     loginUsers: 2000,
-    memorySessions: int('sessions', quick ? 20_000 : 100_000),
-    propagationTrials: int('trials', quick ? 200 : 500),
+    sessions: int('sessions', 100_000, 20_000),
+    trials: int('trials', 500, 200),
   }
 }
 
 const log = (line: string) => console.error(`bench: ${line}`)
 
-interface HttpOutcome {
-  samples: Map<string, RoundSample[]>
-  errors: Map<string, string>
-  descriptions: Map<string, string>
-  notApplicable: Map<string, string>
-}
-
-/** Runs every scenario once per round, rotating the starting point so that no one always goes first. */
-async function runRounds(scenarios: Scenario[], options: Options, outcome: HttpOutcome): Promise<void> {
-  const secondsFor = (s: Scenario) =>
-    s.name.startsWith('login') || s.name === 'argon2_raw' ? options.loginSeconds : options.seconds
-  for (const scenario of scenarios) {
-    outcome.samples.set(scenario.name, [])
-    outcome.descriptions.set(scenario.name, scenario.description)
+async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Promise<void> {
+  const { wanted } = options
+  const http = HTTP_SCENARIOS.filter((s) => wanted(s.name))
+  if ((http.length > 0 || wanted('cache_memory')) && !Bun.which('wrk')) {
+    throw new Error('wrk is not installed: apt-get update && apt-get install -y wrk (bash .ci/run does)')
   }
-  log(`warm-up: ${scenarios.map((s) => s.name).join(', ')} (${options.warmupSeconds}s each)`)
-  for (const scenario of scenarios) {
-    try {
-      await scenario.run(options.warmupSeconds)
-    } catch (error) {
-      outcome.errors.set(scenario.name, (error as Error).message)
-    }
-  }
-  for (let round = 0; round < options.rounds; round++) {
-    const order = scenarios.map((_, i) => scenarios[(i + round) % scenarios.length] as Scenario)
-    const line: string[] = []
-    for (const scenario of order) {
-      if (outcome.errors.has(scenario.name)) continue
-      try {
-        const sample = await scenario.run(secondsFor(scenario))
-        outcome.samples.get(scenario.name)?.push(sample)
-        line.push(`${scenario.name} ${Math.round(sample.rps)}/s`)
-      } catch (error) {
-        outcome.errors.set(scenario.name, (error as Error).message)
-        line.push(`${scenario.name} failed`)
-      }
-      await Bun.sleep(250)
-    }
-    log(`round ${round + 1}/${options.rounds}: ${line.join(', ')}`)
-  }
-}
-
-async function main(options: Options, state: { env?: BenchEnv }): Promise<void> {
-  const wanted = (name: string) => options.only === null || options.only.has(name)
-  const wantedHttp = HTTP_SCENARIOS.filter(wanted)
-  if (wantedHttp.length > 0 || wanted('cache_memory')) {
-    if (!wrkPath()) {
-      console.error(WRK_MISSING)
-      process.exit(2)
-    }
-  }
-  const wantPeers = wanted('peer_express') || wanted('peer_fastify')
-  if (wantPeers) await ensurePeerDependencies()
-
   const startedAt = new Date()
-  const loadStart = loadavg()
+  const loadStart = loadavg()[0] ?? Number.NaN
   const cpuStart = machineCpu()
-  log(`mode ${options.quick ? 'quick' : 'full'}; preparing database and users`)
-  const env = await createBenchEnv()
-  state.env = env
-  if (options.profile) {
-    const dir = join(ROOT, 'bench', 'results', `profiles-${env.id}`)
-    profileServersInto(dir)
-    log(`--profile: each Tessera server writes <name>.cpuprofile and a Markdown summary to ${dir} when it stops`)
+
+  const sides: Side[] = [env.current]
+  if (options.baseline && http.some((s) => !isPeer(s.server))) {
+    log(`checking out ${options.baseline} into a temporary worktree, with its dependencies`)
+    sides.push(env.checkoutBaseline(options.baseline))
   }
   const users = await env.seedUsers(options.loginUsers)
-  const firstUser = users[0] as { id: number; username: string }
-  const ports = new Set<number>()
-  const port = () => freePort(ports)
+  const user = users[0] as { id: number; username: string }
+  const servers = new Map<string, Server>()
+  const serverFor = async (name: string, side = env.current) => {
+    const key = side === env.current ? name : `${name}${BASE}`
+    const spec = SERVERS[name] ?? { env: {} }
+    const server =
+      servers.get(key) ??
+      ('peer' in spec ? await env.startPeer(name, spec.peer) : await env.startTessera(key, spec.env, side))
+    if (!servers.has(key)) log(`${key} is up (pid ${server.proc.pid})`)
+    servers.set(key, server)
+    return server
+  }
 
-  // Servers for the HTTP scenarios, started together and idle unless measured. Propagation's second
-  // instance is started only after the rounds: an idle instance tails the event stream, and each
-  // event wakes it from sleep (about 0.3 ms of CPU on this kind of machine, mostly cold caches and
-  // the scheduler, measured with a bare ioredis XREAD reader too), which would be charged to the
-  // login scenario's 2 cores while measuring nothing of it.
-  const needMain = wantedHttp.some((n) => ['ping', 'me_cached', 'verify', 'login'].includes(n)) || wanted('propagation')
-  const starts: Record<string, Promise<RunningServer> | undefined> = {
-    main: needMain ? startTessera(env, 'main', await port()) : undefined,
-    noCache: wanted('me_redis') ? startTessera(env, 'nocache', await port(), { SESSION_CACHE_SIZE: '0' }) : undefined,
-    express: wanted('peer_express') ? startPeer(env, 'peer_express', 'express.mjs', await port()) : undefined,
-    fastify: wanted('peer_fastify') ? startPeer(env, 'peer_fastify', 'fastify.mjs', await port()) : undefined,
-    loginFloor: wanted('login') ? startLoginFloor(env, 'login_floor', await port(), 'argon2') : undefined,
-    loginFloorPg: wanted('login') ? startLoginFloor(env, 'login_floor_pg', await port(), 'pg') : undefined,
-    loginFloorApp: wanted('login') ? startLoginFloor(env, 'login_floor_app', await port(), 'login') : undefined,
-  }
-  await Promise.allSettled(Object.values(starts))
-  const servers: Record<string, RunningServer | undefined> = {}
-  for (const [name, start] of Object.entries(starts)) servers[name] = start ? await start : undefined
-  log(
-    `servers up: ${Object.values(servers)
-      .filter(Boolean)
-      .map((s) => `${s?.name} (pid ${s?.pid})`)
-      .join(', ')}`,
-  )
-
-  const outcome: HttpOutcome = {
-    samples: new Map(),
-    errors: new Map(),
-    descriptions: new Map(),
-    notApplicable: new Map(),
-  }
-  const scenarios: Scenario[] = []
-  const http = (name: string, description: string, server: RunningServer | undefined, path: string, cookie = '') => {
-    if (!server) return
-    const headers = cookie ? [`Cookie: ${cookie}`] : []
-    scenarios.push(
-      wrkScenario(name, description, server, env, {
-        url: `${server.url}${path}`,
-        connections: options.connections,
-        headers,
-      }),
-    )
-  }
-  const tesseraCookie = servers.main ?? servers.noCache
-  const cookie = tesseraCookie ? await loginTessera(tesseraCookie, firstUser.username, USER_PASSWORD) : ''
-  if (wanted('ping')) http('ping', 'GET /healthz: no session, the ceiling', servers.main, '/healthz')
-  if (wanted('me_cached'))
-    http('me_cached', 'GET /user/me with a valid cookie, local session cache on', servers.main, '/user/me', cookie)
-  if (wanted('me_redis'))
-    http('me_redis', 'GET /user/me, SESSION_CACHE_SIZE=0: one Redis read', servers.noCache, '/user/me', cookie)
-  if (wanted('verify') && servers.main) {
-    const probe = await fetch(`${servers.main.url}/auth/verify`, { headers: { cookie } })
-    await probe.arrayBuffer()
-    if (probe.status === 200) {
-      http('verify', 'GET /auth/verify (forward auth) with a valid cookie', servers.main, '/auth/verify', cookie)
-    } else {
-      outcome.notApplicable.set('verify', `GET /auth/verify answered ${probe.status} with a valid cookie`)
+  const groups: Scenario[][] = []
+  const bodies = join(tmpdir(), `tessera-bench-${env.id}-logins.txt`)
+  const body = (u: { username: string }) => JSON.stringify({ username: u.username, password: USER_PASSWORD })
+  if (wanted('login')) writeFileSync(bodies, `${users.map(body).join('\n')}\n`)
+  for (const s of http) {
+    const group: Scenario[] = []
+    for (const side of isPeer(s.server) ? [env.current] : sides) {
+      const server = await serverFor(s.server, side)
+      const url = `${server.url}${s.path}`
+      const cookie = s.session ? [`Cookie: ${await server.login(user.username)}`] : []
+      const wrk =
+        s.name === 'login'
+          ? { url, connections: options.loginConcurrency, script: 'login.lua' as const, scriptArgs: [bodies] }
+          : { url, connections: options.connections, headers: cookie }
+      group.push(wrkScenario(`${s.name}${side === env.current ? '' : BASE}`, server, wrk))
     }
+    groups.push(group)
   }
-  const peers = [
-    ['peer_express', 'Express 5 + express-session + connect-redis (Node), GET /me', servers.express],
-    ['peer_fastify', 'Fastify 5 + @fastify/session + connect-redis (Node), GET /me', servers.fastify],
-  ] as const
-  for (const [name, description, server] of peers) {
-    if (server) http(name, description, server, '/me', await loginPeer(server))
-  }
-  let bodiesDir: string | undefined
-  if (wanted('login') && servers.main) {
-    bodiesDir = join(ROOT, 'bench', 'results', `.login-${env.id}`)
-    mkdirSync(bodiesDir, { recursive: true })
-    const bodiesFile = join(bodiesDir, 'bodies.txt')
-    writeFileSync(
-      bodiesFile,
-      `${users.map((u) => JSON.stringify({ username: u.username, password: USER_PASSWORD })).join('\n')}\n`,
-    )
-    const logins = [
-      ['login', 'POST /user/login, correct password, users in rotation', servers.main, '/user/login'],
-      ['login_floor', 'the same bodies, bare Bun server: JSON and one argon2id verify', servers.loginFloor, '/'],
-      ['login_floor_pg', 'the same, user first read from PostgreSQL', servers.loginFloorPg, '/'],
-      ['login_floor_app', "the same, Tessera's login() with every Redis and PG step", servers.loginFloorApp, '/'],
-    ] as const
-    for (const [name, description, server, path] of logins) {
-      if (!server) continue
-      scenarios.push(
-        wrkScenario(name, description, server, env, {
-          url: `${server.url}${path}`,
-          connections: options.loginConcurrency,
-          script: 'login.lua',
-          scriptArgs: [bodiesFile],
-        }),
-      )
-    }
-    scenarios.push(argon2RawScenario(options.loginConcurrency))
-  }
+  if (wanted('login')) groups.push([argon2RawScenario(options.loginConcurrency)])
+  const rounds = await runRounds(groups, options, log)
+  rmSync(bodies, { force: true })
 
-  if (scenarios.length > 0) await runRounds(scenarios, options, outcome)
-  if (bodiesDir) rmSync(bodiesDir, { recursive: true, force: true })
-
-  let propagation: Awaited<ReturnType<typeof measurePropagation>> | undefined
-  if (wanted('propagation') && servers.main) {
-    servers.b = await startTessera(env, 'b', await port())
-    log(`propagation: ${options.propagationTrials} trials, logout through A, poll B (pid ${servers.b.pid})`)
-    propagation = await measurePropagation(
-      env.contextFor({}),
-      servers.main,
-      servers.b,
-      firstUser,
-      options.propagationTrials,
-    )
+  let propagation: Propagation | undefined
+  // Propagation's second instance starts only after the rounds: an idle instance's tailer wakes
+  // for every login's event, which the login rounds would pay for while measuring nothing of it.
+  if (wanted('propagation')) {
+    const [a, b] = [await serverFor('main'), await env.startTessera('b')]
+    log(`propagation: ${options.trials} trials, logout through ${a.name}, polling ${b.name}`)
+    propagation = await measurePropagation(env.contextFor({}), a, b, user, options.trials)
   }
-  await Promise.allSettled(Object.values(servers).map((s) => s?.stop()))
+  await env.stopServers()
 
-  let redisMemory: Awaited<ReturnType<typeof measureRedisMemory>>['result'] | undefined
-  let cacheMemory: Awaited<ReturnType<typeof measureCacheMemory>> | undefined
+  let redisMemory: RedisMemory | undefined
+  let cacheMemory: CacheMemory | undefined
   if (wanted('redis_memory') || wanted('cache_memory')) {
-    // The HTTP scenarios' sessions are not part of this measurement: with them still in Redis, its
-    // key tables can cross a doubling boundary during the measurement (about 40 B per session at
-    // 100,000), depending on how many logins the login scenario happened to make.
+    // Without the other scenarios' keys, Redis's key tables cannot cross a doubling during the
+    // measurement, depending on how many logins the login scenario happened to make.
     await deleteKeys(env.redis, env.prefix)
-    log(`memory: creating ${options.memorySessions} sessions through createSession`)
-    const { result, fixture } = await measureRedisMemory(env, options.memorySessions)
-    try {
-      if (wanted('redis_memory')) redisMemory = result
-      if (wanted('cache_memory')) {
-        const cacheSize = String(Math.max(100_000, options.memorySessions * 2))
-        const [cacheOn, cacheOff] = await Promise.all([
-          startTessera(env, 'cache_on', await port(), {
-            REDIS_KEY_PREFIX: fixture.prefix,
-            SESSION_CACHE_SIZE: cacheSize,
-          }),
-          startTessera(env, 'cache_off', await port(), { REDIS_KEY_PREFIX: fixture.prefix, SESSION_CACHE_SIZE: '0' }),
-        ])
-        log(`cache_memory: visiting ${options.memorySessions} cookies once each, cache on then off`)
-        try {
-          cacheMemory = await measureCacheMemory(fixture, { cacheOn, cacheOff }, options.connections)
-        } finally {
-          await Promise.allSettled([cacheOn.stop(), cacheOff.stop()])
-        }
-      }
-    } finally {
-      await fixture.dispose()
+    log(`memory: creating ${options.sessions} sessions through createSession`)
+    const prefix = { REDIS_KEY_PREFIX: env.shortPrefix }
+    const measured = await measureRedisMemory(env.contextFor(prefix), env.redis, options.sessions)
+    if (wanted('redis_memory')) redisMemory = measured.result
+    if (wanted('cache_memory')) {
+      const cacheSize = String(Math.max(100_000, options.sessions * 2))
+      const on = await env.startTessera('cache_on', { ...prefix, SESSION_CACHE_SIZE: cacheSize })
+      const off = await env.startTessera('cache_off', { ...prefix, SESSION_CACHE_SIZE: '0' })
+      log(`cache_memory: visiting ${options.sessions} cookies once each, cache on then off`)
+      cacheMemory = await measureCacheMemory(on, off, measured.tokens, options.connections)
+      await env.stopServers()
     }
+    await deleteKeys(env.redis, env.shortPrefix)
   }
 
-  // The run ends here: the version probes below start processes of their own, outside it.
-  const finishedAt = new Date()
-  const loadEnd = loadavg()
-  const steal = stealShare(cpuStart, machineCpu())
-  const report: Report = {
-    options,
-    versions: await versions(env),
+  const node = `${Bun.spawnSync([process.env.BENCH_NODE ?? 'node', '--version']).stdout}`.trim()
+  const { markdown, json } = renderReport({
+    quick: options.quick,
+    only: options.only !== undefined,
+    settings: options,
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      bun: Bun.version,
+      node: node || 'missing',
+      redis: /^redis_version:(\S+)/m.exec(await env.redis.info('server'))?.[1] ?? 'unknown',
+    },
     startedAt,
-    finishedAt,
-    loadStart,
-    loadEnd,
-    stealShare: steal,
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    http: outcome,
+    finishedAt: new Date(),
+    load: [loadStart, loadavg()[0] ?? Number.NaN],
+    steal: stealShare(cpuStart),
+    http: rounds,
+    baseline: sides[1] && {
+      label: sides[1].label,
+      scenarios: http.filter((s) => !isPeer(s.server)).map((s) => s.name),
+    },
     redisMemory,
     cacheMemory,
     propagation,
-  }
-  const { text, json } = renderReport(report)
-  const resultsDir = join(ROOT, 'bench', 'results')
-  mkdirSync(resultsDir, { recursive: true })
-  writeFileSync(join(resultsDir, `${startedAt.toISOString().replaceAll(':', '-')}.json`), `${json}\n`)
-  console.log(text)
-  console.log(json)
+  })
+  const results = join(ROOT, 'bench', 'results')
+  mkdirSync(results, { recursive: true })
+  const stamp = startedAt.toISOString().replaceAll(':', '-')
+  writeFileSync(join(results, `${stamp}.json`), `${JSON.stringify(json, null, 2)}\n`)
+  writeFileSync(join(results, 'latest.md'), `${markdown}\n`)
+  console.log(markdown)
+  log(`saved bench/results/latest.md and bench/results/${stamp}.json (every figure)`)
 }
 
-async function versions(env: BenchEnv): Promise<Record<string, string>> {
-  const firstLine = (cmd: string[]) => {
-    try {
-      const out = Bun.spawnSync(cmd, { stdout: 'pipe', stderr: 'pipe' })
-      return `${out.stdout.toString()}${out.stderr.toString()}`.trim().split('\n')[0] ?? 'unknown'
-    } catch {
-      return 'missing'
-    }
-  }
-  const info = await env.redis.info('server')
-  return {
-    bun: Bun.version,
-    node: firstLine([process.env.BENCH_NODE ?? 'node', '--version']),
-    redis: /^redis_version:(\S+)/m.exec(info)?.[1] ?? 'unknown',
-    wrk: /wrk (\S+)/.exec(firstLine(['wrk', '--version']))?.[1] ?? 'missing',
-  }
+let options: ReturnType<typeof parseOptions>
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (error) {
+  log((error as Error).message)
+  process.exit(2)
 }
-
-// Cleanup runs once, whichever way the run ends: children first (by pid), then keys and database.
-const state: { env?: BenchEnv } = {}
+const env = await createBenchEnv()
+// Cleanup runs once, whichever way the run ends: servers (by pid), then keys, database, worktree.
 let cleaning: Promise<void> | undefined
 const cleanup = () => {
-  cleaning ??= (async () => {
-    await stopAllChildren()
-    await state.env?.close()
-  })()
+  cleaning ??= env.close()
   return cleaning
 }
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-] as const) {
+for (const [signal, code] of Object.entries({ SIGINT: 130, SIGTERM: 143 })) {
   process.on(signal, () => {
     log(`${signal}: stopping servers and removing bench data`)
     void cleanup().finally(() => process.exit(code))
   })
 }
-process.on('exit', killAllChildrenNow)
-
+process.on('exit', () => env.killNow())
 try {
-  await main(parseOptions(process.argv.slice(2)), state)
+  await main(options, env)
   await cleanup()
   process.exit(0)
 } catch (error) {
-  console.error(`bench: ${(error as Error).stack ?? error}`)
+  log(String((error as Error).stack ?? error))
   await cleanup()
   process.exit(1)
 }

@@ -21,7 +21,7 @@ let env: TestEnv
 let admin: string
 let adminId: number
 const PASSWORD = 'correct horse battery'
-/** The session key's hash: the first 22 base64url characters of SHA-256 (src/modules/sessions/token.ts). */
+/** The session key's hash: the first 22 base64url characters of SHA-256 (src/store/token.ts). */
 const sha256 = (token: string) => createHash('sha256').update(token).digest('base64url').slice(0, 22)
 
 beforeAll(async () => {

@@ -7,7 +7,8 @@ import { AUDIT_METRIC_HELP, createMetrics } from '../src/lib/metrics'
 import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { EVENT_TEXT_MAX, encodeEvent } from '../src/store'
 import { call, createTestEnv, registerUser, streamEntries, type TestEnv } from './helpers'
-import { freePort, startCli, waitFor } from './processes'
+import { startCli, waitFor } from './processes'
+import { freePort } from './services'
 
 let env: TestEnv
 beforeAll(async () => {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import Redis from 'ioredis'
-import { freePort, waitFor } from './processes'
+import { waitFor } from './processes'
+import { freePort } from './services'
 
 export interface ClusterNode {
   port: number

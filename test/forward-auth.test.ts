@@ -198,7 +198,7 @@ describe('/auth/verify is cheap', () => {
       const withPermission = await call(app, 'GET', '/auth/verify?permission=user:read', { cookie })
       expect(withPermission.status).toBe(200)
       expect(commands).toEqual(['mget'])
-      // Verifications arriving together share that one command (sessions/store.ts, readRecord).
+      // Verifications arriving together share that one command (store/sessions.ts, readRecord).
       const others = ['bob', 'carol']
       for (const name of others) await registerUser(env, name, PASSWORD)
       const cookies = [cookie, ...(await Promise.all(others.map((name) => loginAs(env, name, PASSWORD))))]

@@ -7,51 +7,21 @@ import { createApp } from '../src/app'
 import { type Config, loadConfig } from '../src/config'
 import { type AppContext, type AppDeps, createContext } from '../src/context'
 import { createDatabase, type Database } from '../src/db/client'
-import { ensureDatabase, migrateDatabase } from '../src/db/migrate'
 import { silentLogger } from '../src/lib/logger'
 import { seedDatabase } from '../src/modules/users/seed'
 import { type AuthEvent, connectRedis, createRedis, decodeEvent } from '../src/store'
+import { ADMIN_PASSWORD, createTestDatabase, deleteKeys, REDIS_URL, suffix } from './services'
 
-export const PG_BASE = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0'
-export const ADMIN_PASSWORD = 'admin-password-for-tests'
-
-const suffix = () => `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
-
-export function databaseUrlFor(name: string): string {
-  const url = new URL(PG_BASE)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
-/** A fresh, migrated database named after the test file; dropped by the returned function. */
-export async function createTestDatabase(label: string): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `tessera_test_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase()}_${suffix()}`
-  const url = databaseUrlFor(name)
-  await ensureDatabase(url)
-  await migrateDatabase(url)
-  return {
-    url,
-    async drop() {
-      const admin = createDatabase(databaseUrlFor('postgres'), { max: 1 })
-      try {
-        await admin.sql.unsafe(`drop database if exists "${name}" with (force)`)
-      } finally {
-        await admin.close()
-      }
-    },
-  }
-}
-
-/** Deletes every key under a prefix (SCAN, never KEYS). */
-export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
-    cursor = next
-    if (keys.length > 0) await redis.del(...keys)
-  } while (cursor !== '0')
-}
+// Re-exported so that a test file finds the whole harness in one import.
+export {
+  ADMIN_PASSWORD,
+  createTestDatabase,
+  databaseUrlFor,
+  deleteKeys,
+  freePort,
+  PG_BASE,
+  REDIS_URL,
+} from './services'
 
 export interface TestEnv {
   config: Config
@@ -181,14 +151,6 @@ export async function scanKeys(redis: Redis, prefix: string): Promise<string[]> 
     for (const key of keys) found.add(key)
   } while (cursor !== '0')
   return [...found]
-}
-
-/** A loopback TCP port nobody listens on right now: the OS picks it and we close it at once. */
-export function freePort(): number {
-  const listener = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const { port } = listener
-  listener.stop(true)
-  return port
 }
 
 /**

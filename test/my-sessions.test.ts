@@ -24,7 +24,7 @@ afterAll(async () => {
 })
 
 const PASSWORD = 'correct horse battery'
-/** The session key's hash: the first 22 base64url characters of SHA-256 (src/modules/sessions/token.ts). */
+/** The session key's hash: the first 22 base64url characters of SHA-256 (src/store/token.ts). */
 const sha256 = (token: string) => createHash('sha256').update(token).digest('base64url').slice(0, 22)
 
 async function login(username: string, userAgent: string): Promise<string> {

@@ -5,17 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
-import { ADMIN_PASSWORD } from './helpers'
+import { ADMIN_PASSWORD, freePort } from './services'
 
 const ROOT = join(import.meta.dir, '..')
-
-/** A port nothing listens on right now (the OS picks it, we release it). */
-export function freePort(): number {
-  const server = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } })
-  const port = server.port
-  server.stop(true)
-  return port
-}
 
 export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -70,12 +62,22 @@ async function stopProcess(proc: Subprocess): Promise<void> {
   await proc.exited
 }
 
-/** Starts `bun src/index.ts` without waiting for it: for an instance that is expected to fail at boot. */
-export function spawnServer(vars: Record<string, string>): ServerProcess {
+export interface StartOptions {
+  /** The checkout to run from: another revision's worktree (the bench's --baseline, upgrade tests). */
+  root?: string
+  /** Another server that answers /healthz (the bench's peers on Node), run in `root`. */
+  command?: string[]
+}
+
+/** Starts `bun src/index.ts` (or `command`) without waiting for it: for an instance expected to fail at boot. */
+export function spawnServer(
+  vars: Record<string, string>,
+  { root = ROOT, command = ['bun', 'src/index.ts'] }: StartOptions = {},
+): ServerProcess {
   const port = Number(vars.PORT ?? freePort())
   const lines: string[] = []
-  const proc = Bun.spawn(['bun', 'src/index.ts'], {
-    cwd: ROOT,
+  const proc = Bun.spawn(command, {
+    cwd: root,
     env: processEnv({ ...vars, PORT: String(port) }),
     stdout: 'pipe',
     stderr: 'pipe',
@@ -86,9 +88,9 @@ export function spawnServer(vars: Record<string, string>): ServerProcess {
   return { url, port, proc, stop: () => stopProcess(proc), output: () => lines.join('') }
 }
 
-/** Starts `bun src/index.ts` and waits until /healthz answers. */
-export async function startServer(vars: Record<string, string>): Promise<ServerProcess> {
-  const server = spawnServer(vars)
+/** Starts `bun src/index.ts` (or `command`) and waits until /healthz answers. */
+export async function startServer(vars: Record<string, string>, options: StartOptions = {}): Promise<ServerProcess> {
+  const server = spawnServer(vars, options)
   try {
     await waitFor(async () => (await fetch(`${server.url}/healthz`)).ok, 20_000, `server on ${server.url}`)
   } catch (error) {
@@ -168,13 +170,18 @@ export async function http(
   })
 }
 
+/** The first cookie a response sets, as `name=value` for a Cookie header. */
+export function cookieFrom(response: Response): string {
+  const pair = response.headers.getSetCookie()[0]?.split(';')[0]
+  if (!pair) throw new Error(`no cookie set (status ${response.status})`)
+  return pair
+}
+
 /** Logs in through a real server; returns the Cookie header value (plain-http cookie name `sid`). */
 export async function loginVia(baseUrl: string, username: string, password: string): Promise<string> {
   const response = await http(baseUrl, 'POST', '/user/login', { body: { username, password } })
   if (response.status !== 200) throw new Error(`login ${username} via ${baseUrl}: ${response.status}`)
-  const pair = response.headers.getSetCookie()[0]?.split(';')[0]
-  if (!pair) throw new Error('no cookie set')
-  return pair
+  return cookieFrom(response)
 }
 
 /** Polls until `request` answers `status`; returns the milliseconds it took. */

@@ -9,9 +9,8 @@ import { createDatabase, type Database } from '../src/db/client'
 import { silentLogger } from '../src/lib/logger'
 import { changePermission } from '../src/modules/users/service'
 import { createRedis, createStoreKeys, deleteSession, hashToken, readSession } from '../src/store'
-import { createTestDatabase, testConfig } from './helpers'
+import { createTestDatabase, freePort, testConfig } from './helpers'
 import {
-  freePort,
   http,
   loginVia,
   msUntilStatus,

@@ -88,7 +88,7 @@ describe('verifySession', () => {
   })
 })
 
-/** The session key's hash: the first 22 base64url characters of SHA-256 (src/modules/sessions/token.ts). */
+/** The session key's hash: the first 22 base64url characters of SHA-256 (src/store/token.ts). */
 async function sha256(token: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))
   return Buffer.from(digest).toString('base64url').slice(0, 22)

@@ -1,42 +1,28 @@
-// Turns the measurements into the readable tables and the one JSON line, with each target's ratio
-// (median of the per-round ratios, so that both sides of a ratio share a round's noise).
+// Turns a run's measurements into one Markdown report (printed, and saved as bench/results/latest.md)
+// and a JSON object with every figure. Each ratio is the median of per-round ratios.
 
-import type { RoundSample } from '../scenarios/http'
-import type { CacheMemoryResult, RedisMemoryResult } from '../scenarios/memory'
-import type { PropagationResult } from '../scenarios/propagation'
-import { loginBudget, loginBudgetJson, renderLoginBudget } from './login-budget'
-import { pairedRatio, summarize } from './samples'
-import { fmt, round, table, withUnit } from './stats'
+import { pairedRatio, type Rounds, roundRatios, type Sample } from '../scenarios/http'
+import type { CacheMemory, RedisMemory } from '../scenarios/memory'
+import type { Propagation } from '../scenarios/propagation'
+import { median } from './measure'
 
 export interface Report {
-  options: {
-    quick: boolean
-    /** Set by --only: targets that nothing measured are then left out instead of shown as n/a. */
-    only: Set<string> | null
-    rounds: number
-    seconds: number
-    connections: number
-    loginConcurrency: number
-  }
+  quick: boolean
+  /** Set by --only: targets that nothing measured are then left out instead of shown as n/a. */
+  only: boolean
+  settings: { rounds: number; seconds: number; loginSeconds: number; connections: number; loginConcurrency: number }
+  machine: { cpu: string; cores: number; bun: string; node: string; redis: string }
   startedAt: Date
-  /** When the last measurement ended: a full run should take minutes, not the better part of an hour. */
   finishedAt: Date
-  loadStart: number[]
-  loadEnd: number[]
+  load: [number, number]
   /** Share of the run's CPU time the host stole (see stealShare). */
-  stealShare: number
-  cpu: string
-  cores: number
-  versions: Record<string, string>
-  http: {
-    samples: Map<string, RoundSample[]>
-    errors: Map<string, string>
-    descriptions: Map<string, string>
-    notApplicable: Map<string, string>
-  }
-  redisMemory: RedisMemoryResult | undefined
-  cacheMemory: CacheMemoryResult | undefined
-  propagation: PropagationResult | undefined
+  steal: number
+  http: Rounds
+  /** With --baseline: its short hash, and the scenarios run against both revisions. */
+  baseline?: { label: string; scenarios: string[] }
+  redisMemory?: RedisMemory
+  cacheMemory?: CacheMemory
+  propagation?: Propagation
 }
 
 export interface Target {
@@ -46,61 +32,65 @@ export interface Target {
   target: number
   unit: string
   how: string
+  /** With --baseline: the same ratio between the baseline's servers. */
+  baseline?: number
 }
 
-const RPS_RATIOS = [
-  ['me_cached_vs_ping', 'me_cached', 'ping', 0.8],
-  ['me_redis_vs_ping', 'me_redis', 'ping', 0.4],
-  ['me_redis_vs_peer_express', 'me_redis', 'peer_express', 10],
-  ['me_redis_vs_peer_fastify', 'me_redis', 'peer_fastify', 3],
-  ['login_vs_argon2_raw', 'login', 'argon2_raw', 0.9],
-] as const
-const loginTarget = RPS_RATIOS.find(([name]) => name === 'login_vs_argon2_raw')?.[3] ?? 0.9
+/** The suffix that names a scenario's run against the baseline's server: `me_cached@base`. */
+export const BASE = '@base'
+/** How far a scenario may move from the baseline's before the comparison flags it. */
+export const BASELINE_TOLERANCE = 0.05
 
-/**
- * Not targets: the ceiling a route that checks no session at all reaches against each peer, and
- * what a login that does nothing but verify the password (then also read the user, then also every
- * Redis step of Tessera's login) reaches.
- */
-const CEILINGS = [
-  ['ping_vs_peer_express', 'ping', 'peer_express'],
-  ['ping_vs_peer_fastify', 'ping', 'peer_fastify'],
-  ['verify_vs_ping', 'verify', 'ping'],
-  ['login_floor_vs_argon2_raw', 'login_floor', 'argon2_raw'],
-  ['login_floor_pg_vs_argon2_raw', 'login_floor_pg', 'argon2_raw'],
-  ['login_floor_app_vs_argon2_raw', 'login_floor_app', 'argon2_raw'],
-] as const
-
-function targets(report: Report): Target[] {
-  const out: Target[] = RPS_RATIOS.map(([name, a, b, target]) => ({
-    name,
-    value: pairedRatio(report.http.samples.get(a), report.http.samples.get(b)),
-    op: '>=' as const,
-    target,
-    unit: 'x',
-    how: `${a} req/s ÷ ${b} req/s`,
-  }))
-  out.push({
-    name: 'redis_bytes_per_session',
-    value: report.redisMemory?.bytesPerSession ?? Number.NaN,
-    op: '<=',
-    target: 300,
-    unit: 'B',
-    how: 'Δused_memory − stream, ÷ sessions',
-  })
-  out.push({
-    name: 'propagation_p99_ms',
-    value: report.propagation?.p99Ms ?? Number.NaN,
-    op: '<=',
-    target: 10,
-    unit: 'ms',
-    how: 'logout via A → first 401 on B',
-  })
-  return out
+export function targets(r: Pick<Report, 'http' | 'redisMemory' | 'propagation'>): Target[] {
+  const samples = (name: string) => r.http.samples.get(name)
+  const ratio = (a: string, b: string, target: number): Target => {
+    const value = pairedRatio(samples(a), samples(b))
+    // The peers and argon2_raw do not depend on the revision: both revisions are measured against them.
+    const baseline = pairedRatio(samples(`${a}${BASE}`), samples(`${b}${BASE}`) ?? samples(b))
+    return {
+      name: `${a} ÷ ${b}`,
+      value,
+      baseline,
+      op: '>=',
+      target,
+      unit: 'x',
+      how: 'req/s, median of the rounds’ ratios',
+    }
+  }
+  return [
+    ratio('me_cached', 'ping', 0.8),
+    ratio('me_redis', 'ping', 0.4),
+    ratio('me_redis', 'peer_express', 10),
+    ratio('me_redis', 'peer_fastify', 3),
+    ratio('login', 'argon2_raw', 0.9),
+    {
+      name: 'Redis bytes per session',
+      value: r.redisMemory?.bytesPerSession ?? Number.NaN,
+      op: '<=',
+      target: 300,
+      unit: 'B',
+      how: 'Δ used_memory − event stream, ÷ sessions',
+    },
+    {
+      name: 'propagation p99',
+      value: r.propagation?.p99Ms ?? Number.NaN,
+      op: '<=',
+      target: 10,
+      unit: 'ms',
+      how: 'logout through A → first 401 from B',
+    },
+  ]
 }
 
 const meets = (t: Target, value: number) => (t.op === '>=' ? value >= t.target : value <= t.target)
 const verdict = (t: Target) => (!Number.isFinite(t.value) ? 'n/a' : meets(t, t.value) ? 'PASS' : 'MISS')
+const withUnit = (value: string, unit: string) => (unit === 'x' ? `${value}x` : `${value} ${unit}`)
+const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)} %` : 'n/a')
+
+export function fmt(value: number | undefined, digits = 1): string {
+  if (value === undefined || !Number.isFinite(value)) return 'n/a'
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+}
 
 /** `48 s` or `8 min 2 s`. */
 export function duration(seconds: number): string {
@@ -120,223 +110,122 @@ export function shownValue(t: Target): string {
   return withUnit(fmt(t.value, digits), t.unit)
 }
 
-export function renderReport(report: Report): { text: string; json: string } {
-  const { http } = report
-  const names = [...new Set([...http.samples.keys(), ...http.notApplicable.keys(), ...http.errors.keys()])]
-  const scenarioJson: Record<string, unknown> = {}
-  const rows: string[][] = []
-  for (const name of names) {
-    const samples = http.samples.get(name) ?? []
-    const why = http.notApplicable.get(name) ?? http.errors.get(name)
-    if (samples.length === 0) {
-      scenarioJson[name] = { status: 'n/a', reason: why ?? 'no samples' }
-      rows.push([name, 'n/a', '', '', '', '', '', '', '', '', '', (why ?? '').split('\n')[0]?.slice(0, 60) ?? ''])
-      continue
-    }
-    const s = summarize(samples)
-    scenarioJson[name] = {
-      description: http.descriptions.get(name),
-      rps: round(s.rps, 1),
-      p50_ms: round(s.p50Ms),
-      p99_ms: round(s.p99Ms),
-      cpu_us_per_req: round(s.cpuUsPerReq, 1),
-      main_thread_us_per_req: round(s.mainThreadUsPerReq, 1),
-      pool_threads_us_per_req: round(s.poolThreadsUsPerReq, 1),
-      wrk_cpu_us_per_req: round(s.loadGenUsPerReq, 1),
-      redis_cpu_us_per_req: round(s.redisCpuUsPerReq, 1),
-      postgres_cpu_us_per_req: round(s.postgresCpuUsPerReq, 1),
-      machine_busy: round(s.machineBusy),
-      requests: s.requests,
-      failures: s.failures,
-      rounds_rps: s.rounds,
-      ...(why ? { error: why } : {}),
-    }
-    rows.push([
-      name,
-      fmt(s.rps, 0),
-      fmt(s.p50Ms, 2),
-      fmt(s.p99Ms, 2),
-      fmt(s.cpuUsPerReq, 1),
-      fmt(s.mainThreadUsPerReq, 1),
-      fmt(s.loadGenUsPerReq, 1),
-      fmt(s.redisCpuUsPerReq, 1),
-      fmt(s.postgresCpuUsPerReq, 1),
-      pct(s.machineBusy),
-      String(s.failures),
-      s.rounds.join(' '),
-    ])
-  }
-
-  const list = targets(report).filter((t) => report.options.only === null || Number.isFinite(t.value))
-  const lines: string[] = []
-  const o = report.options
-  lines.push('')
-  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ')
-  const durationS = (report.finishedAt.getTime() - report.startedAt.getTime()) / 1000
-  lines.push(
-    `Tessera benchmark (${o.quick ? 'quick' : 'full'}): ${report.cores} cores (${report.cpu}), shared by wrk, servers and Redis; ` +
-      `${o.rounds} rounds x ${o.seconds}s, ${o.connections} connections (login: ${o.loginConcurrency}); ` +
-      `load ${load(report.loadStart)} -> ${load(report.loadEnd)}; CPU time stolen by the host ${pct(report.stealShare)}; ` +
-      `took ${duration(durationS)}`,
-  )
-  if (rows.length > 0) {
-    lines.push('')
-    lines.push(
-      table(
-        [
-          'scenario',
-          'req/s',
-          'p50 ms',
-          'p99 ms',
-          'server µs/req',
-          'main thread',
-          'wrk µs/req',
-          'Redis µs/req',
-          'PG µs/req',
-          'box busy',
-          'failures',
-          'req/s per round',
-        ],
-        rows,
-      ),
-    )
-  }
-  const rm = report.redisMemory
-  if (rm) {
-    lines.push('')
-    lines.push(
-      `redis_memory: ${fmt(rm.bytesPerSession, 0)} B/session over ${rm.sessions} sessions and ${rm.users} users ` +
-        `(key-level MEMORY USAGE sum: ${fmt(rm.keyBytesPerSession, 0)} B/session over ${rm.keys} keys; ` +
-        `stream, excluded: ${fmt(rm.streamBytesPerEvent, 0)} B/event; ${rm.distinctUserAgents} distinct UAs of ` +
-        `${rm.userAgentLength.min}-${rm.userAgentLength.max} chars)`,
-    )
-    lines.push(
-      `  by kind of key (MEMORY USAGE): ${rm.kinds
-        .map((k) => `${k.kind} ${k.keys} keys ${fmt(k.bytesPerSession, 0)} B/session`)
-        .join('; ')}`,
-    )
-    for (const [label, k] of [
-      ['session', rm.session],
-      ['user index', rm.index],
-    ] as const) {
-      lines.push(`  ${label.padEnd(10)} ${k.key}: ${k.type}, ${k.encoding}, ${k.memoryUsage} B, size ${k.size}`)
-    }
-  }
-  const cm = report.cacheMemory
-  if (cm) {
-    lines.push('')
-    lines.push(
-      `cache_memory: ${fmt(cm.bytesPerSession, 0)} B/session over ${cm.sessions} sessions ` +
-        `(cache on: RSS ${fmt(cm.cacheOn.rssBeforeMb, 1)} -> ${fmt(cm.cacheOn.rssAfterMb, 1)} MiB, ${fmt(cm.cacheOn.growthBytesPerSession, 0)} B/session; ` +
-        `cache off: ${fmt(cm.cacheOff.rssBeforeMb, 1)} -> ${fmt(cm.cacheOff.rssAfterMb, 1)} MiB, ${fmt(cm.cacheOff.growthBytesPerSession, 0)} B/session; ` +
-        `failures ${cm.cacheOn.failures + cm.cacheOff.failures}` +
-        `${cm.cacheOn.failures + cm.cacheOff.failures > 0 ? ': INVALID, not every session was served' : ''})`,
-    )
-  }
-  const p = report.propagation
-  if (p) {
-    lines.push('')
-    lines.push(
-      `propagation: p50 ${fmt(p.p50Ms, 2)} ms, p99 ${fmt(p.p99Ms, 2)} ms, max ${fmt(p.maxMs, 2)} ms over ${p.trials} trials ` +
-        `(after A's answer: p50 ${fmt(p.afterAnswerP50Ms, 2)}, p99 ${fmt(p.afterAnswerP99Ms, 2)} ms; ` +
-        `stale 200s from B after logout: ${p.staleAnswers}; failed trials: ${p.failures}; ` +
-        `CPU time stolen by the host meanwhile: ${pct(p.stealShare)})`,
-    )
-  }
-  lines.push('')
-  lines.push(
-    table(
-      ['target', 'measured', 'target', 'result', 'how'],
-      list.map((t) => [t.name, shownValue(t), `${t.op} ${withUnit(String(t.target), t.unit)}`, verdict(t), t.how]),
-    ),
-  )
-  const ceilings = CEILINGS.map(([name, a, b]) => ({
-    name,
-    how: `${a} ÷ ${b}`,
-    value: pairedRatio(report.http.samples.get(a), report.http.samples.get(b)),
-  })).filter((c) => report.options.only === null || Number.isFinite(c.value))
-  if (ceilings.some((c) => Number.isFinite(c.value))) {
-    lines.push('')
-    lines.push(
-      `context (no target): ${ceilings.map((c) => `${c.name} ${withUnit(fmt(c.value, 2), 'x')}`).join(', ')} ` +
-        '(what a request that touches no session achieves against each peer; what a bare login achieves against argon2)',
-    )
-  }
-  const budget = loginBudget(report.http.samples, loginTarget)
-  if (budget) {
-    lines.push('')
-    lines.push(...renderLoginBudget(budget))
-  }
-  const passed = list.filter((t) => verdict(t) === 'PASS').length
-  const missed = list.filter((t) => verdict(t) === 'MISS').length
-  lines.push('')
-  lines.push(`${passed} PASS, ${missed} MISS, ${list.length - passed - missed} n/a`)
-
-  const json = JSON.stringify({
-    bench: 'tessera',
-    mode: o.quick ? 'quick' : 'full',
-    at: report.startedAt.toISOString(),
-    duration_s: round(durationS, 1),
-    machine: {
-      cores: report.cores,
-      cpu: report.cpu,
-      shared: true,
-      load_start: report.loadStart.map((l) => round(l, 2)),
-      load_end: report.loadEnd.map((l) => round(l, 2)),
-      steal_share: round(report.stealShare, 3),
-      ...report.versions,
-    },
-    settings: {
-      rounds: o.rounds,
-      seconds: o.seconds,
-      connections: o.connections,
-      login_concurrency: o.loginConcurrency,
-    },
-    scenarios: scenarioJson,
-    redis_memory: rm
-      ? {
-          sessions: rm.sessions,
-          users: rm.users,
-          bytes_per_session: round(rm.bytesPerSession, 1),
-          key_bytes_per_session: round(rm.keyBytesPerSession, 1),
-          stream_bytes_per_event: round(rm.streamBytesPerEvent, 1),
-          keys: rm.keys,
-          create_seconds: round(rm.seconds, 2),
-          distinct_user_agents: rm.distinctUserAgents,
-          by_kind: Object.fromEntries(
-            rm.kinds.map((k) => [k.kind, { keys: k.keys, bytes_per_session: round(k.bytesPerSession, 1) }]),
-          ),
-          session_key: rm.session,
-          index_key: rm.index,
-        }
-      : { status: 'n/a' },
-    cache_memory: cm
-      ? {
-          sessions: cm.sessions,
-          bytes_per_session: round(cm.bytesPerSession, 1),
-          valid: cm.cacheOn.failures + cm.cacheOff.failures === 0,
-          cache_on: { ...roundAll({ ...cm.cacheOn, statuses: 0 }), statuses: cm.cacheOn.statuses },
-          cache_off: { ...roundAll({ ...cm.cacheOff, statuses: 0 }), statuses: cm.cacheOff.statuses },
-        }
-      : { status: 'n/a' },
-    propagation: p ? roundAll(p) : { status: 'n/a' },
-    targets: Object.fromEntries(
-      list.map((t) => [t.name, { value: round(t.value), target: `${t.op} ${t.target}`, result: verdict(t) }]),
-    ),
-    context: {
-      ...Object.fromEntries(ceilings.map((c) => [c.name, round(c.value)])),
-      ...(budget ? loginBudgetJson(budget) : {}),
-    },
-    pass: passed,
-    miss: missed,
-  })
-  return { text: lines.join('\n'), json }
+/**
+ * A Markdown table, padded so that it reads as well in a terminal. `align` has an `l` or `r` for each
+ * column: by default the first is left-aligned and the figures after it right-aligned.
+ */
+export function table(header: readonly string[], rows: readonly (readonly string[])[], align = 'l'): string {
+  const widths = header.map((h, i) => Math.max(3, h.length, ...rows.map((row) => (row[i] ?? '').length)))
+  const left = (i: number) => (align[i] ?? 'r') === 'l'
+  const line = (cells: readonly string[]) =>
+    `| ${widths.map((w, i) => (left(i) ? (cells[i] ?? '').padEnd(w) : (cells[i] ?? '').padStart(w))).join(' | ')} |`
+  const rule = `| ${widths.map((w, i) => (left(i) ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`
+  return [line(header), rule, ...rows.map(line)].join('\n')
 }
 
-const pct = (share: number) => (Number.isFinite(share) ? `${Math.round(share * 100)}%` : 'n/a')
+/** Current ÷ baseline for each scenario, in req/s and in server CPU per request, flagged beyond the tolerance. */
+export function baselineRows(http: Rounds, scenarios: readonly string[]) {
+  return scenarios.map((name) => {
+    const [current, base] = [http.samples.get(name), http.samples.get(`${name}${BASE}`)]
+    const rps = pairedRatio(current, base)
+    const cpu = pairedRatio(current, base, 'cpuUs')
+    const flagged = ![rps, cpu].every((ratio) => Math.abs(ratio - 1) <= BASELINE_TOLERANCE)
+    // A ratio that could not be measured (NaN) is flagged too: it is not known to be within.
+    return { name, rps, cpu, flagged, rpsRounds: roundRatios(current, base) }
+  })
+}
 
-function roundAll<T extends object>(value: T): Record<string, number | null> {
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), round(Number(v))]),
+const FIGURES = ['rps', 'p50Ms', 'p99Ms', 'cpuUs', 'mainUs'] as const
+
+export function renderReport(r: Report): { markdown: string; json: object } {
+  const { settings: s, machine: m } = r
+  const at = r.startedAt.toISOString().slice(0, 16).replace('T', ' ')
+  const took = duration((r.finishedAt.getTime() - r.startedAt.getTime()) / 1000)
+  const out = [
+    `### ${r.quick ? 'Quick' : 'Full'} run, ${at} UTC: ${m.cpu} (${m.cores} cores), Bun ${m.bun}`,
+    '',
+    `${s.rounds} rounds of ${s.seconds} s (logins ${s.loginSeconds} s), wrk with ${s.connections} connections ` +
+      `(logins ${s.loginConcurrency}); Node ${m.node}, Redis ${m.redis}; load ${fmt(r.load[0], 2)} → ` +
+      `${fmt(r.load[1], 2)}; CPU time stolen by the host ${pct(r.steal)}; took ${took}.`,
+  ]
+  // Medians over the rounds; failures are summed.
+  const summaries = Object.fromEntries(
+    [...r.http.samples].map(([name, samples]) => {
+      const pick = (figure: keyof Sample) => median(samples.map((sample) => sample[figure]))
+      const failures = samples.reduce((total, sample) => total + sample.failures, 0)
+      const roundsRps = samples.map((sample) => Math.round(sample.rps))
+      const { rps, p50Ms, p99Ms, cpuUs, mainUs } = Object.fromEntries(FIGURES.map((f) => [f, pick(f)]))
+      return [name, { rps, p50Ms, p99Ms, cpuUs, mainUs, failures, roundsRps }]
+    }),
   )
+  const rows = Object.entries(summaries).map(([name, x]) => [
+    name,
+    fmt(x.rps, 0),
+    fmt(x.p50Ms, 2),
+    fmt(x.p99Ms, 2),
+    fmt(x.cpuUs),
+    fmt(x.mainUs),
+    String(x.failures),
+    x.roundsRps.join(' '),
+  ])
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'server µs/req', 'main thread', 'failures']
+  if (rows.length > 0) out.push('', table([...header, 'req/s per round'], rows))
+  for (const [name, error] of r.http.errors) out.push('', `${name} failed: ${error.split('\n')[0]}`)
+
+  const list = targets(r).filter((t) => !r.only || Number.isFinite(t.value))
+  // With --baseline, a column gives each ratio as measured between the baseline's servers.
+  const keep = (_: string, column: number) => r.baseline !== undefined || column !== 2
+  const base = (t: Target) => (t.baseline === undefined ? '' : shownValue({ ...t, value: t.baseline }))
+  const unit = (t: Target) => withUnit(`${t.op} ${t.target}`, t.unit)
+  const targetRows = list.map((t) => [t.name, shownValue(t), base(t), unit(t), verdict(t), t.how].filter(keep))
+  const targetHeader = ['target', 'measured', `baseline ${r.baseline?.label}`, 'target', 'result', 'how']
+  out.push('', table(targetHeader.filter(keep), targetRows, r.baseline ? 'lrrrll' : 'lrrll'))
+
+  const { redisMemory: rm, cacheMemory: cm, propagation: p } = r
+  const other = [
+    rm && [
+      'redis_memory',
+      `${fmt(rm.bytesPerSession, 0)} B per session (${fmt(rm.sessions, 0)} sessions of ${fmt(rm.users, 0)} users, ` +
+        `${fmt(rm.distinctUserAgents, 0)} distinct user agents); event stream, not counted: ${fmt(rm.streamBytesPerEvent, 0)} B per event`,
+    ],
+    cm && [
+      'cache_memory',
+      `${fmt(cm.bytesPerSession, 0)} B of server RSS per cached session (${fmt(cm.sessions, 0)} sessions)` +
+        (cm.failures === 0 ? '' : `; VOID: ${cm.failures} visits were not answered 200`),
+    ],
+    p && [
+      'propagation',
+      `p50 ${fmt(p.p50Ms, 2)} ms, p99 ${fmt(p.p99Ms, 2)} ms, max ${fmt(p.maxMs, 2)} ms over ${p.trials} trials; ` +
+        `stale 200s ${p.staleAnswers}; failed trials ${p.failures}; CPU time stolen meanwhile ${pct(p.stealShare)}`,
+    ],
+  ].filter((row) => row !== undefined)
+  if (other.length > 0) out.push('', table(['measurement', 'result'], other, 'll'))
+
+  const comparison = r.baseline ? baselineRows(r.http, r.baseline.scenarios) : []
+  if (r.baseline) {
+    const flag = `beyond ±${BASELINE_TOLERANCE * 100} %`
+    const perRound = (ratios: number[]) => ratios.map((ratio) => fmt(ratio, 2)).join(' ')
+    const compared = comparison.map((c) => [
+      c.name,
+      fmt(c.rps, 3),
+      fmt(c.cpu, 3),
+      c.flagged ? 'yes' : '',
+      perRound(c.rpsRounds),
+    ])
+    out.push('', `Current ÷ baseline ${r.baseline.label}, in the same rounds:`, '')
+    out.push(table(['scenario', 'req/s ratio', 'CPU/req ratio', flag, 'req/s ratio per round'], compared))
+  }
+  const count = (v: string) => list.filter((t) => verdict(t) === v).length
+  out.push('', `${count('PASS')} PASS, ${count('MISS')} MISS, ${count('n/a')} n/a`)
+
+  const json = {
+    ...r,
+    http: undefined,
+    scenarios: summaries,
+    rounds: Object.fromEntries(r.http.samples),
+    errors: Object.fromEntries(r.http.errors),
+    targets: list.map((t) => ({ ...t, result: verdict(t) })),
+    baseline: r.baseline && { label: r.baseline.label, comparison },
+  }
+  return { markdown: out.join('\n'), json }
 }

@@ -1,152 +1,157 @@
-// Starts the servers under test as separate processes (Tessera on Bun, the peers on Node) and waits
-// until each answers; every one is registered for shutdown in processes.ts.
+// The bench's own database, key prefixes and server processes, and the checkout of another revision
+// that --baseline runs beside the current code. Everything it makes is removed by close().
 
 import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { BenchEnv } from './env'
-import { REDIS_URL, USER_PASSWORD } from './env'
-import { type Child, runChild, spawnChild, stopChild } from './processes'
+import { loadConfig } from '../../src/config'
+import { type AppContext, createContext } from '../../src/context'
+import { createDatabase } from '../../src/db/client'
+import { users } from '../../src/db/schema'
+import { silentLogger } from '../../src/lib/logger'
+import { hashPassword } from '../../src/modules/users/password'
+import { connectRedis, createRedis } from '../../src/store'
+import { cookieFrom, http, loginVia, processEnv, type ServerProcess, startServer } from '../../test/processes'
+import { createTestDatabase, deleteKeys, REDIS_URL, suffix } from '../../test/services'
+import { ROOT } from './measure'
 
-export const ROOT = join(import.meta.dir, '..', '..')
-export const PEERS_DIR = join(ROOT, 'bench', 'peers')
+export const USER_PASSWORD = 'bench-password-0123456789'
+const PEERS_DIR = join(ROOT, 'bench', 'peers')
 
-export interface RunningServer {
+/** A revision whose servers the bench runs: the current checkout, or the --baseline worktree. */
+export interface Side {
+  readonly label: string
+  readonly root: string
+  /** Each side keys its sessions apart: two revisions may not read each other's records. */
+  readonly prefix: string
+}
+
+export interface Server extends ServerProcess {
   readonly name: string
-  readonly url: string
-  readonly pid: number
-  readonly child: Child
-  stop(): Promise<void>
+  /** Logs in through the front door and returns the Cookie header value. */
+  login(username: string): Promise<string>
 }
 
-async function waitUntilReady(name: string, child: Child, url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (child.proc.exitCode !== null) {
-      throw new Error(`${name} exited with code ${child.proc.exitCode} before it answered:\n${child.tail()}`)
-    }
-    try {
-      const response = await fetch(`${url}/healthz`)
-      if (response.ok) return
-    } catch {}
-    await Bun.sleep(100)
+/** Runs a setup command to completion, or throws with its output. */
+function run(command: string[], cwd: string): string {
+  const out = Bun.spawnSync(command, { cwd, stdout: 'pipe', stderr: 'pipe' })
+  if (out.exitCode !== 0) throw new Error(`${command.join(' ')} failed in ${cwd}:\n${out.stdout}${out.stderr}`)
+  return out.stdout.toString().trim()
+}
+
+export async function createBenchEnv() {
+  const id = suffix()
+  const prefix = `bench:${id}:`
+  // As long as the default `tessera:`, so that the memory measurement's key names are too.
+  const shortPrefix = `b${id.slice(-6)}:`
+  const db = await createTestDatabase('bench')
+  const database = createDatabase(db.url, { max: 4 })
+  const redis = createRedis(REDIS_URL, { commandTimeout: 60_000 })
+  await connectRedis(redis)
+  const running = new Set<Server>()
+  const worktrees: string[] = []
+  const current: Side = { label: 'current', root: ROOT, prefix }
+
+  const serverEnv = (side: Side, name: string, overrides: Record<string, string>) => ({
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: side.prefix,
+    INSTANCE_ID: `bench-${id}-${name}`,
+    ...overrides,
+  })
+  const track = (name: string, server: ServerProcess, login: Server['login']): Server => {
+    const tracked = { ...server, name, login }
+    running.add(tracked)
+    return tracked
   }
-  throw new Error(`${name} did not answer ${url}/healthz within ${timeoutMs / 1000}s:\n${child.tail()}`)
-}
-
-/** Waits until a started server answers on loopback `port`, then describes it. */
-async function whenReady(name: string, child: Child, port: number): Promise<RunningServer> {
-  const url = `http://127.0.0.1:${port}`
-  await waitUntilReady(name, child, url)
-  return { name, url, pid: child.pid, child, stop: () => stopChild(child) }
-}
-
-/** Set by `--profile`: every Tessera server writes a CPU profile (and its Markdown summary) here on exit. */
-let profileDir: string | undefined
-export function profileServersInto(dir: string): void {
-  profileDir = dir
-}
-
-/** A Tessera server: `bun src/index.ts`, configured only through the environment. */
-export async function startTessera(
-  env: BenchEnv,
-  name: string,
-  port: number,
-  overrides: Record<string, string> = {},
-): Promise<RunningServer> {
-  const profile = profileDir
-    ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}`]
-    : []
-  const child = spawnChild(name, [process.execPath, ...profile, 'src/index.ts'], {
-    cwd: ROOT,
-    env: env.serverEnv({ PORT: String(port), INSTANCE_ID: `bench-${env.id}-${name}`, ...overrides }),
-  })
-  return whenReady(name, child, port)
-}
-
-/**
- * The login floor (bench/login-floor.ts): JSON body and one argon2id verification over HTTP, with
- * the user first read from PostgreSQL when `readUser`. Context for the login target, not a peer.
- */
-export async function startLoginFloor(
-  env: BenchEnv,
-  name: string,
-  port: number,
-  floor: 'argon2' | 'pg' | 'login',
-): Promise<RunningServer> {
-  const child = spawnChild(name, [process.execPath, 'bench/login-floor.ts'], {
-    cwd: ROOT,
-    env: {
-      // Keys (and so the event stream) of its own: no other server's tailer is woken by its logins.
-      ...env.serverEnv({ PORT: String(port), REDIS_KEY_PREFIX: `${env.prefix}${name}:` }),
-      LOGIN_FLOOR: floor,
-      BENCH_PASSWORD: USER_PASSWORD,
-    },
-  })
-  return whenReady(name, child, port)
-}
-
-/** Installs the peers' pinned dependencies (npm ci) when they are missing. */
-export async function ensurePeerDependencies(): Promise<void> {
-  if (existsSync(join(PEERS_DIR, 'node_modules', '.package-lock.json'))) return
-  console.error('bench: installing peer dependencies (npm ci in bench/peers)...')
-  const result = await runChild(
-    'npm ci',
-    ['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error'],
-    { cwd: PEERS_DIR, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } },
-    300_000,
-  )
-  if (result.code !== 0) throw new Error(`npm ci in bench/peers failed:\n${result.tail}`)
-}
-
-/** A peer session server on Node (bench/peers/<file>), keyed under its own sub-prefix. */
-export async function startPeer(
-  env: BenchEnv,
-  name: string,
-  file: string,
-  port: number,
-  node = process.env.BENCH_NODE ?? 'node',
-): Promise<RunningServer> {
-  const child = spawnChild(name, [node, file], {
-    cwd: PEERS_DIR,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/root',
-      NODE_ENV: 'production',
-      PORT: String(port),
-      REDIS_URL,
-      KEY_PREFIX: `${env.prefix}${name}:`,
-    },
-  })
-  return whenReady(name, child, port)
-}
-
-/** The `name=value` pair of a cookie set by a response, ready for a Cookie header. */
-export function cookieFrom(response: Response, cookieName: string): string {
-  for (const header of response.headers.getSetCookie()) {
-    const pair = header.split(';')[0] ?? ''
-    if (pair.startsWith(`${cookieName}=`) && pair.length > cookieName.length + 1) return pair
+  const stopServers = async () => {
+    await Promise.allSettled([...running].map((server) => server.stop()))
+    running.clear()
   }
-  throw new Error(`no ${cookieName} cookie in the response (status ${response.status})`)
+
+  return {
+    id,
+    prefix,
+    shortPrefix,
+    redis,
+    current,
+
+    /** A context built exactly as a current server with these settings builds it. */
+    contextFor(overrides: Record<string, string>): AppContext {
+      const config = loadConfig(processEnv(serverEnv(current, 'bench', overrides)))
+      return createContext({ config, db: database.db, redis, logger: silentLogger })
+    },
+
+    /** Inserts `count` users sharing one password (one argon2 hash, made at the real parameters). */
+    async seedUsers(count: number) {
+      const passwordHash = await hashPassword(USER_PASSWORD)
+      const names = Array.from({ length: count }, (_, i) => `bench_user_${String(i).padStart(4, '0')}`)
+      return database.db
+        .insert(users)
+        .values(names.map((username) => ({ username, passwordHash })))
+        .returning({ id: users.id, username: users.username })
+    },
+
+    /**
+     * Checks `rev` out into a temporary worktree with its own dependencies. Its servers share the
+     * database, migrated by the current code: the baseline is expected to be an older revision.
+     */
+    checkoutBaseline(rev: string): Side {
+      const label = run(['git', 'rev-parse', '--short', `${rev}^{commit}`], ROOT)
+      const root = join(tmpdir(), `tessera-baseline-${id}`)
+      run(['git', 'worktree', 'add', '--detach', root, label], ROOT)
+      worktrees.push(root)
+      run(['bun', 'install', '--frozen-lockfile', '--silent'], root)
+      return { label, root, prefix: `${prefix}baseline:` }
+    },
+
+    /** A Tessera server of `side` (`bun src/index.ts`), configured only through the environment. */
+    async startTessera(name: string, overrides: Record<string, string> = {}, side = current): Promise<Server> {
+      const server = await startServer(serverEnv(side, name, overrides), { root: side.root })
+      return track(name, server, (username) => loginVia(server.url, username, USER_PASSWORD))
+    },
+
+    /** A peer session server on Node (bench/peers/<file>), keyed under its own sub-prefix. */
+    async startPeer(name: string, file: string): Promise<Server> {
+      if (!existsSync(join(PEERS_DIR, 'node_modules', '.package-lock.json'))) {
+        console.error('bench: installing the peers’ pinned dependencies (npm ci in bench/peers)')
+        run(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error'], PEERS_DIR)
+      }
+      const vars = { NODE_ENV: 'production', REDIS_URL, KEY_PREFIX: `${prefix}${name}:` }
+      const command = [process.env.BENCH_NODE ?? 'node', file]
+      const server = await startServer(vars, { root: PEERS_DIR, command })
+      return track(name, server, async (username) => {
+        const response = await http(server.url, 'POST', '/login', { body: { username } })
+        if (response.status !== 200) throw new Error(`login to ${name} answered ${response.status}`)
+        return cookieFrom(response)
+      })
+    },
+
+    stopServers,
+
+    /** Stops every server, then removes the keys, the database and any baseline worktree. */
+    async close(): Promise<void> {
+      await stopServers()
+      for (const root of [prefix, shortPrefix]) await deleteKeys(redis, root).catch(() => {})
+      await redis.quit().catch(() => {})
+      await database.close().catch(() => {})
+      await db.drop().catch((error) => console.error(`bench: could not drop the database: ${error}`))
+      for (const root of worktrees) {
+        try {
+          run(['git', 'worktree', 'remove', '--force', root], ROOT)
+        } catch (error) {
+          console.error(`bench: ${error}`)
+        }
+      }
+    },
+
+    /** Last resort from a synchronous `exit` handler, where nothing can be awaited. */
+    killNow(): void {
+      for (const server of running) server.proc.kill('SIGKILL')
+    },
+  }
 }
 
-/** Logs in to a Tessera server through the front door and returns the Cookie header value. */
-export async function loginTessera(server: RunningServer, username: string, password: string): Promise<string> {
-  const response = await fetch(`${server.url}/user/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  })
-  if (response.status !== 200) throw new Error(`login to ${server.name} answered ${response.status}`)
-  return cookieFrom(response, 'sid')
-}
-
-/** Logs in to a peer (its /login route creates a session) and returns the Cookie header value. */
-export async function loginPeer(server: RunningServer): Promise<string> {
-  const response = await fetch(`${server.url}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: 'bench' }),
-  })
-  if (response.status !== 200) throw new Error(`login to ${server.name} answered ${response.status}`)
-  return cookieFrom(response, 'sid')
-}
+export type BenchEnv = Awaited<ReturnType<typeof createBenchEnv>>

@@ -1,132 +1,98 @@
-// HTTP scenarios (one wrk run each) and the raw argon2 ceiling, as uniform "run one round" units so
-// that run.ts can alternate them and let every scenario share the machine's noise.
+// HTTP scenarios (one wrk run a round) and the raw argon2 ceiling, run in rounds: every round runs
+// each scenario once, so that all of them share the machine's noise.
 
 import { join } from 'node:path'
-import type Redis from 'ioredis'
-import { busyShare, cpuTimeMs, machineCpu, mainThreadCpuTimeMs, poolThreadsCpuTimeMs, runChild } from '../lib/processes'
-import { ROOT, type RunningServer } from '../lib/servers'
-import { runWrk, type WrkRun } from '../lib/wrk'
+import { cpuTimeMs, median, ROOT, runWrk, type WrkResult, type WrkRun } from '../lib/measure'
+import type { Server } from '../lib/servers'
 
-export interface RoundSample {
-  rps: number
-  p50Ms: number
-  p99Ms: number
+export interface Sample extends WrkResult {
   /** Server process CPU (user + system, all threads) per request, in microseconds. */
-  cpuUsPerReq: number
-  /** The part of cpuUsPerReq spent on the server's main (JavaScript and HTTP) thread. */
-  mainThreadUsPerReq: number
-  /** The part spent on Bun's worker pool, where argon2 runs (logins; next to nothing otherwise). */
-  poolThreadsUsPerReq: number
-  /** The load generator's own CPU per request, in microseconds (it shares the same cores). */
-  loadGenUsPerReq: number
-  /** Share of the machine's CPU time that was busy during the round (all processes, all users). */
-  machineBusy: number
-  /** Redis CPU per request, in microseconds: indicative only, Redis is shared with other users. */
-  redisCpuUsPerReq: number
-  /** CPU of the bench database's PostgreSQL backends per request, in microseconds. */
-  postgresCpuUsPerReq: number
-  requests: number
-  failures: number
+  cpuUs: number
+  /** The part of cpuUs on the main thread, where Bun runs JavaScript and the HTTP server. */
+  mainUs: number
 }
 
 export interface Scenario {
   readonly name: string
-  readonly description: string
-  run(seconds: number): Promise<RoundSample>
+  /** Logins and argon2 run for `loginSeconds` a round instead of `seconds`. */
+  readonly slow: boolean
+  run(seconds: number): Promise<Sample>
 }
 
-/** Redis's own CPU time (user + system) in milliseconds, from INFO cpu. */
-async function redisCpuMs(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu')
-  const read = (field: string) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN)
-  return (read('used_cpu_user') + read('used_cpu_sys')) * 1000
-}
-
-export interface Probes {
-  redis: Redis
-  postgresCpuMs(): Promise<number>
-}
-
-export function wrkScenario(
-  name: string,
-  description: string,
-  server: RunningServer,
-  probes: Probes,
-  run: Omit<WrkRun, 'seconds'>,
-): Scenario {
-  const { redis } = probes
+export function wrkScenario(name: string, server: Server, wrk: Omit<WrkRun, 'seconds'>): Scenario {
   return {
     name,
-    description,
+    slow: wrk.script === 'login.lua',
     async run(seconds) {
-      const cpuBefore = cpuTimeMs(server.pid)
-      const mainBefore = mainThreadCpuTimeMs(server.pid)
-      const poolBefore = poolThreadsCpuTimeMs(server.pid)
-      const redisBefore = await redisCpuMs(redis)
-      const postgresBefore = await probes.postgresCpuMs()
-      const machineBefore = machineCpu()
-      const result = await runWrk({ ...run, seconds })
-      const machineAfter = machineCpu()
-      const cpuAfter = cpuTimeMs(server.pid)
-      const mainAfter = mainThreadCpuTimeMs(server.pid)
-      const poolAfter = poolThreadsCpuTimeMs(server.pid)
-      const redisAfter = await redisCpuMs(redis)
-      const postgresAfter = await probes.postgresCpuMs()
-      const perRequest = (ms: number) => (result.requests > 0 ? (ms * 1000) / result.requests : Number.NaN)
+      const { pid } = server.proc
+      const before = [cpuTimeMs(pid), cpuTimeMs(pid, true)] as const
+      const result = await runWrk({ ...wrk, seconds })
+      const perRequest = (ms: number) => (ms * 1000) / result.requests
       return {
-        rps: result.rps,
-        p50Ms: result.p50Ms,
-        p99Ms: result.p99Ms,
-        cpuUsPerReq: perRequest(cpuAfter - cpuBefore),
-        mainThreadUsPerReq: perRequest(mainAfter - mainBefore),
-        poolThreadsUsPerReq: perRequest(poolAfter - poolBefore),
-        loadGenUsPerReq: perRequest(result.cpuMs),
-        machineBusy: busyShare(machineBefore, machineAfter),
-        redisCpuUsPerReq: perRequest(redisAfter - redisBefore),
-        postgresCpuUsPerReq: perRequest(postgresAfter - postgresBefore),
-        requests: result.requests,
-        failures: result.failures,
+        ...result,
+        cpuUs: perRequest(cpuTimeMs(pid) - before[0]),
+        mainUs: perRequest(cpuTimeMs(pid, true) - before[1]),
       }
     },
   }
 }
 
-interface Argon2Raw {
-  verifications: number
-  perSecond: number
-  cpuMsPerVerification: number
-  poolCpuMsPerVerification: number
-}
-
-/** argon2id verify() at ARGON2_PARAMS in a separate bun process, at the login scenario's concurrency. */
+/** argon2id verify() at the server's parameters in a bun process of its own (bench/argon2-raw.ts). */
 export function argon2RawScenario(concurrency: number): Scenario {
+  const script = join(ROOT, 'bench', 'argon2-raw.ts')
   return {
     name: 'argon2_raw',
-    description: `raw argon2id verify() at the server's parameters, ${concurrency} at a time, own process`,
+    slow: true,
     async run(seconds) {
-      const result = await runChild(
-        'argon2-raw',
-        [process.execPath, join(ROOT, 'bench', 'argon2-raw.ts'), String(concurrency), String(seconds)],
-        { cwd: ROOT, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' } },
-        (seconds + 60) * 1000,
-      )
-      const line = result.stdout.trim().split('\n').pop() ?? ''
-      if (result.code !== 0 || !line.startsWith('{')) throw new Error(`argon2-raw failed:\n${result.tail}`)
-      const raw = JSON.parse(line) as Argon2Raw
-      return {
-        rps: raw.perSecond,
-        p50Ms: Number.NaN,
-        p99Ms: Number.NaN,
-        cpuUsPerReq: raw.cpuMsPerVerification * 1000,
-        mainThreadUsPerReq: Number.NaN,
-        poolThreadsUsPerReq: raw.poolCpuMsPerVerification * 1000,
-        loadGenUsPerReq: Number.NaN,
-        machineBusy: Number.NaN,
-        redisCpuUsPerReq: Number.NaN,
-        postgresCpuUsPerReq: Number.NaN,
-        requests: raw.verifications,
-        failures: 0,
-      }
+      const proc = Bun.spawn([process.execPath, script, String(concurrency), String(seconds)], { stdout: 'pipe' })
+      const out = await new Response(proc.stdout).text()
+      if ((await proc.exited) !== 0) throw new Error(`argon2-raw failed:\n${out}`)
+      return { p50Ms: Number.NaN, p99Ms: Number.NaN, mainUs: Number.NaN, failures: 0, ...JSON.parse(out) }
     },
   }
 }
+
+export interface Rounds {
+  samples: Map<string, Sample[]>
+  errors: Map<string, string>
+}
+
+/**
+ * A warm-up run of each scenario, then the rounds; a scenario that fails is left out from then on.
+ * A group (a scenario and its run against the baseline) always runs together.
+ */
+export async function runRounds(
+  groups: Scenario[][],
+  options: { rounds: number; seconds: number; loginSeconds: number; warmupSeconds: number },
+  log: (line: string) => void,
+): Promise<Rounds> {
+  const scenarios = groups.flat()
+  const out: Rounds = { samples: new Map(scenarios.map((s) => [s.name, []])), errors: new Map() }
+  const attempt = (scenario: Scenario, seconds: number) =>
+    scenario.run(seconds).catch((error: Error) => void out.errors.set(scenario.name, error.message))
+  log(`warm-up: ${scenarios.map((s) => s.name).join(', ')} (${options.warmupSeconds}s each)`)
+  for (const scenario of scenarios) await attempt(scenario, options.warmupSeconds)
+  for (let round = 0; round < options.rounds; round++) {
+    const line: string[] = []
+    // Each round starts one group further along, and every other round runs backwards, so that no
+    // scenario always follows the same one and, within a group, each goes first every other round.
+    const order = groups.flatMap((_, i) => groups[(i + round) % groups.length] as Scenario[])
+    for (const scenario of round % 2 ? order.reverse() : order) {
+      if (out.errors.has(scenario.name)) continue
+      const sample = await attempt(scenario, scenario.slow ? options.loginSeconds : options.seconds)
+      if (sample) out.samples.get(scenario.name)?.push(sample)
+      line.push(`${scenario.name} ${sample ? Math.round(sample.rps) : 'failed'}`)
+      await Bun.sleep(250)
+    }
+    log(`round ${round + 1}/${options.rounds} (req/s): ${line.join(', ')}`)
+  }
+  return out
+}
+
+/** a's figure ÷ b's in each round, where both sides share the round's noise. */
+export function roundRatios(a: Sample[] = [], b: Sample[] = [], figure: 'rps' | 'cpuUs' = 'rps'): number[] {
+  return a.slice(0, b.length).map((sample, i) => sample[figure] / (b[i]?.[figure] ?? Number.NaN))
+}
+
+/** The median of the per-round ratios: the figure every target and comparison uses. */
+export const pairedRatio = (a?: Sample[], b?: Sample[], figure?: 'rps' | 'cpuUs') => median(roundRatios(a, b, figure))

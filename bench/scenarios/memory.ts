@@ -1,14 +1,12 @@
-// redis_memory: bytes per live session in Redis, sessions created through the real createSession
-// (session hash, per-user index, per-user permissions, stream event). cache_memory: server RSS
-// growth per cached session, with a cache-off server under the same traffic as the control.
+// redis_memory: bytes per live session in Redis, for sessions created through the real createSession
+// (session hash, per-user index and permissions, shared user agent, stream event). cache_memory: a
+// server's RSS growth per cached session, beside a cache-off server under the same traffic.
 
 import type Redis from 'ioredis'
-import { createSession, hashToken } from '../../src/store'
-import { type BenchEnv, deleteKeys } from '../lib/env'
-import { rssBytes } from '../lib/processes'
-import type { RunningServer } from '../lib/servers'
-import { median } from '../lib/stats'
-import { runWrk } from '../lib/wrk'
+import type { AppContext } from '../../src/context'
+import { cookieValue, createSession } from '../../src/store'
+import { median, rssBytes, runWrk } from '../lib/measure'
+import type { Server } from '../lib/servers'
 
 /** Real-world user agents, 110-140 characters once their version numbers are filled in. */
 const USER_AGENT_TEMPLATES = [
@@ -27,18 +25,16 @@ const USER_AGENT_TEMPLATES = [
 ]
 
 /**
- * How many distinct user agents the sessions draw from, and how: a Zipf (s = 1) law, so the most
- * common agent is ~12% of sessions and the long tail is real. A design that stores each distinct
- * agent once gains from this; one that copies it into every session does not.
+ * The sessions draw their user agent from this many distinct ones by a Zipf (s = 1) law: the most
+ * common is ~12 % of sessions and the long tail is real, as in production. A design that stores
+ * each distinct agent once gains from this; one that copies it into every session does not.
  */
-export const DISTINCT_USER_AGENTS = 2000
+const DISTINCT_USER_AGENTS = 2000
 
 /** The `j`-th distinct user agent (0 <= j < DISTINCT_USER_AGENTS). */
 export function userAgent(j: number): string {
   const template = USER_AGENT_TEMPLATES[j % USER_AGENT_TEMPLATES.length] as (v: number, b: number) => string
-  const ua = template(118 + (Math.floor(j / 6) % 12), 6000 + Math.floor(j / 72))
-  if (ua.length < 110 || ua.length > 140) throw new Error(`user agent of ${ua.length} characters: ${ua}`)
-  return ua
+  return template(118 + (Math.floor(j / 6) % 12), 6000 + Math.floor(j / 72))
 }
 
 /** A deterministic Zipf sampler over the distinct user agents (mulberry32 for the uniform draws). */
@@ -70,13 +66,31 @@ function zipfUserAgents(seed: number): () => number {
   }
 }
 
-const randomIp = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+/** Creates a session for `user` through the real code path, as a login from `ip` with `ua` would. */
+export function createBenchSession(ctx: AppContext, user: { id: number; username: string }, ua: string, ip: string) {
+  // One user in ten holds a permission, as in a typical deployment: most users hold none.
+  const permissions = user.id % 10 === 0 ? ['user:read'] : []
+  return createSession(ctx.store, {
+    user: { ...user, permissions, permissionsVersion: permissions.length },
+    ip,
+    userAgent: ua,
+    now: Date.now(),
+    event: {
+      type: 'login_succeeded',
+      username: user.username,
+      instance: 'bench',
+      actorId: user.id,
+      subjectId: user.id,
+      ip,
+      userAgent: ua,
+    },
+  })
+}
 
 async function usedMemory(redis: Redis): Promise<number> {
   const samples: number[] = []
   for (let i = 0; i < 3; i++) {
-    const info = await redis.info('memory')
-    samples.push(Number(/^used_memory:(\d+)/m.exec(info)?.[1]))
+    samples.push(Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1]))
     await Bun.sleep(150)
   }
   return median(samples)
@@ -90,234 +104,66 @@ async function runPool(count: number, concurrency: number, work: (i: number) => 
   await Promise.all(Array.from({ length: concurrency }, worker))
 }
 
-export interface KeyFacts {
-  key: string
-  type: string
-  encoding: string | null
-  memoryUsage: number | null
-  /** Fields (hash), members (set, zset), length (string). */
-  size: number
-}
-
-/** TYPE, OBJECT ENCODING, MEMORY USAGE and size of one key, whatever its type. */
-async function keyFacts(redis: Redis, key: string): Promise<KeyFacts> {
-  const type = await redis.type(key)
-  const size =
-    type === 'hash'
-      ? await redis.hlen(key)
-      : type === 'zset'
-        ? await redis.zcard(key)
-        : type === 'set'
-          ? await redis.scard(key)
-          : type === 'string'
-            ? await redis.strlen(key)
-            : 0
-  const [encoding, memoryUsage] = await Promise.all([
-    redis.object('ENCODING', key) as Promise<string | null>,
-    redis.memory('USAGE', key) as Promise<number | null>,
-  ])
-  return { key: key.replace(/^.*\{auth\}:/, '{auth}:'), type, encoding, memoryUsage, size }
-}
-
-/** Groups keys by their first segment after the prefix and hash tag: `s`, `u`, `ua`, `events`... */
-function keyKind(key: string, prefix: string): string {
-  const rest = key.slice(prefix.length).replace(/^\{[^}]*\}:/, '')
-  return rest.split(':', 1)[0] ?? rest
-}
-
-export interface KeyKind {
-  kind: string
-  keys: number
-  bytes: number
-  bytesPerSession: number
-}
-
-export interface RedisMemoryResult {
-  sessions: number
-  users: number
-  bytesPerSession: number
-  /** The stream entries the logins appended, excluded above (bounded by EVENT_STREAM_MAXLEN). */
-  streamBytesPerEvent: number
-  /** Sum of MEMORY USAGE over every key but the stream, per session (cross-check). */
-  keyBytesPerSession: number
-  keys: number
-  /** The same sum, by kind of key. */
-  kinds: KeyKind[]
-  seconds: number
-  session: KeyFacts
-  index: KeyFacts
-  userAgentLength: { min: number; max: number }
-  distinctUserAgents: number
-}
-
-export interface MemoryFixture {
-  prefix: string
-  tokens: string[]
-  dispose(): Promise<void>
-}
-
 /**
- * Creates `count` sessions over count/4 users under a prefix of their own, as long as the default
- * one, and measures Redis.
+ * Creates `count` sessions over count/4 users with `ctx` (whose key prefix must hold nothing else)
+ * and measures Redis's used_memory before and after, the event stream left out: it is capped by
+ * EVENT_STREAM_MAXLEN, not by sessions. Returns the figures and the sessions' tokens.
  */
-export async function measureRedisMemory(
-  env: BenchEnv,
-  count: number,
-): Promise<{ result: RedisMemoryResult; fixture: MemoryFixture }> {
-  const prefix = env.shortPrefix
-  const ctx = env.contextFor({ REDIS_KEY_PREFIX: prefix })
-  const { store } = ctx
+export async function measureRedisMemory(ctx: AppContext, redis: Redis, count: number) {
   const users = Math.max(1, Math.floor(count / 4))
+  const pick = zipfUserAgents(count)
+  const agents = Array.from({ length: count }, () => userAgent(pick()))
   const tokens: string[] = new Array(count)
-  const pickUserAgent = zipfUserAgents(count)
-  const agents = Array.from({ length: count }, () => userAgent(pickUserAgent()))
-  const before = await usedMemory(env.redis)
-  const started = performance.now()
+  const before = await usedMemory(redis)
   await runPool(count, 64, async (i) => {
-    const userId = 1_000_000 + (i % users)
-    // One user in ten holds a permission, as in a typical deployment: most users hold none.
-    const permissions = userId % 10 === 0 ? ['user:read'] : []
-    const username = `user_${userId}`
-    const ua = agents[i] as string
-    const ip = randomIp(i)
-    const {
-      cookie: { token },
-    } = await createSession(store, {
-      user: { id: userId, username, permissions, permissionsVersion: permissions.length },
-      ip,
-      userAgent: ua,
-      now: Date.now(),
-      event: {
-        type: 'login_succeeded',
-        username,
-        instance: 'bench',
-        actorId: userId,
-        subjectId: userId,
-        ip,
-        userAgent: ua,
-      },
-    })
-    tokens[i] = token
+    const id = 1_000_000 + (i % users)
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+    const { cookie } = await createBenchSession(ctx, { id, username: `user_${id}` }, agents[i] as string, ip)
+    tokens[i] = cookieValue(cookie, ctx.store.partitions)
   })
-  const seconds = (performance.now() - started) / 1000
-  const after = await usedMemory(env.redis)
-  const streamBytes = Number((await env.redis.memory('USAGE', store.keys.events(0), 'SAMPLES', 0)) ?? 0)
-
-  // Cross-check from the keys themselves: independent of whatever else the shared Redis does.
-  const kinds = new Map<string, { keys: number; bytes: number }>()
-  let cursor = '0'
-  do {
-    const [next, batch] = await env.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 2000)
-    cursor = next
-    const counted = batch.filter((key) => key !== store.keys.events(0))
-    const pipeline = env.redis.pipeline()
-    for (const key of counted) pipeline.memory('USAGE', key)
-    const replies = (await pipeline.exec()) ?? []
-    counted.forEach((key, i) => {
-      const kind = kinds.get(keyKind(key, prefix)) ?? { keys: 0, bytes: 0 }
-      kind.keys++
-      kind.bytes += Number(replies[i]?.[1] ?? 0)
-      kinds.set(keyKind(key, prefix), kind)
-    })
-  } while (cursor !== '0')
-  const kindList = [...kinds].map(([kind, k]) => ({ kind, ...k, bytesPerSession: k.bytes / count }))
-  const keyBytes = kindList.reduce((sum, k) => sum + k.bytes, 0)
-
-  const result: RedisMemoryResult = {
+  const after = await usedMemory(redis)
+  let streamBytes = 0
+  for (let p = 0; p < ctx.store.partitions; p++) {
+    streamBytes += Number(await redis.memory('USAGE', ctx.store.keys.events(p), 'SAMPLES', 0))
+  }
+  const result = {
     sessions: count,
     users,
+    distinctUserAgents: new Set(agents).size,
     bytesPerSession: (after - before - streamBytes) / count,
     streamBytesPerEvent: streamBytes / count,
-    keyBytesPerSession: keyBytes / count,
-    keys: kindList.reduce((sum, k) => sum + k.keys, 0),
-    kinds: kindList.sort((a, b) => b.bytes - a.bytes),
-    seconds,
-    session: await keyFacts(env.redis, store.keys.session(0, await hashToken(tokens[0] as string))),
-    index: await keyFacts(env.redis, store.keys.userIndex(1_000_000)),
-    userAgentLength: userAgentLengths(),
-    distinctUserAgents: new Set(agents).size,
   }
-
-  const fixture: MemoryFixture = {
-    prefix,
-    tokens,
-    dispose: async () => {
-      await deleteKeys(env.redis, prefix)
-    },
-  }
-  return { result, fixture }
+  return { result, tokens }
 }
 
-function userAgentLengths() {
-  const lengths = Array.from({ length: DISTINCT_USER_AGENTS }, (_, j) => userAgent(j).length)
-  return { min: Math.min(...lengths), max: Math.max(...lengths) }
-}
+export type RedisMemory = Awaited<ReturnType<typeof measureRedisMemory>>['result']
 
-export interface CacheMemoryResult {
-  sessions: number
-  /** (RSS growth with the cache on − RSS growth with it off) / sessions. */
-  bytesPerSession: number
-  cacheOn: RssGrowth
-  cacheOff: RssGrowth
-}
-
-export interface RssGrowth {
-  rssBeforeMb: number
-  rssAfterMb: number
-  growthBytesPerSession: number
-  /** Visits not answered 200: any at all means the sessions were not all cached (or read). */
-  failures: number
-  statuses: Record<string, number>
-}
-
-/** GETs `url` once with each cookie, `concurrency` at a time; counts the answers by status. */
-async function visitEach(url: string, tokens: readonly string[], concurrency: number) {
-  const statuses: Record<string, number> = {}
-  await runPool(tokens.length, concurrency, async (i) => {
-    let status = 'error'
-    try {
-      const response = await fetch(url, { headers: { cookie: `sid=${tokens[i]}` } })
-      await response.arrayBuffer()
-      status = String(response.status)
-    } catch {}
-    statuses[status] = (statuses[status] ?? 0) + 1
-  })
-  const failures = tokens.length - (statuses['200'] ?? 0)
-  return { failures, statuses }
-}
-
-async function rssGrowth(server: RunningServer, fixture: MemoryFixture, connections: number): Promise<RssGrowth> {
-  const first = fixture.tokens[0] as string
+/** RSS growth while `server` answers GET /user/me once for each token, after a warm-up on one. */
+async function rssGrowth(server: Server, tokens: readonly string[], connections: number) {
   // Warm the JIT and the heap with traffic that adds nothing to the cache (one cookie), then settle.
-  await runWrk({ url: `${server.url}/user/me`, seconds: 2, connections, headers: [`Cookie: sid=${first}`] })
+  await runWrk({ url: `${server.url}/user/me`, seconds: 2, connections, headers: [`Cookie: sid=${tokens[0]}`] })
   await Bun.sleep(1000)
-  const before = rssBytes(server.pid)
-  const { failures, statuses } = await visitEach(`${server.url}/user/me`, fixture.tokens, connections)
-  if (failures > 0)
-    console.error(`bench: cache_memory on ${server.name}: answers by status ${JSON.stringify(statuses)}`)
+  const before = rssBytes(server.proc.pid)
+  let failures = 0
+  await runPool(tokens.length, connections, async (i) => {
+    const response = await fetch(`${server.url}/user/me`, { headers: { cookie: `sid=${tokens[i]}` } }).catch(() => null)
+    await response?.arrayBuffer()
+    if (response?.status !== 200) failures++
+  })
   await Bun.sleep(1000)
-  const after = rssBytes(server.pid)
+  return { bytes: rssBytes(server.proc.pid) - before, failures }
+}
+
+/** (RSS growth with the cache on − RSS growth with it off) ÷ sessions, over the same tokens. */
+export async function measureCacheMemory(cacheOn: Server, cacheOff: Server, tokens: string[], connections: number) {
+  const on = await rssGrowth(cacheOn, tokens, connections)
+  const off = await rssGrowth(cacheOff, tokens, connections)
   return {
-    rssBeforeMb: before / 2 ** 20,
-    rssAfterMb: after / 2 ** 20,
-    growthBytesPerSession: (after - before) / fixture.tokens.length,
-    failures,
-    statuses,
+    sessions: tokens.length,
+    bytesPerSession: (on.bytes - off.bytes) / tokens.length,
+    /** Visits not answered 200: any at all means not every session was cached, and the figure is void. */
+    failures: on.failures + off.failures,
   }
 }
 
-/** Visits every cookie once on a cache-on and a cache-off server (same prefix) and compares RSS. */
-export async function measureCacheMemory(
-  fixture: MemoryFixture,
-  servers: { cacheOn: RunningServer; cacheOff: RunningServer },
-  connections: number,
-): Promise<CacheMemoryResult> {
-  const cacheOn = await rssGrowth(servers.cacheOn, fixture, connections)
-  const cacheOff = await rssGrowth(servers.cacheOff, fixture, connections)
-  return {
-    sessions: fixture.tokens.length,
-    bytesPerSession: cacheOn.growthBytesPerSession - cacheOff.growthBytesPerSession,
-    cacheOn,
-    cacheOff,
-  }
-}
+export type CacheMemory = Awaited<ReturnType<typeof measureCacheMemory>>

@@ -1,107 +1,63 @@
 // propagation: a session is used on instance B (so B may cache it), logged out through instance A,
-// and B is polled as fast as one client can until it answers 401. Both are separate processes on
-// the same Redis and PostgreSQL.
+// and B is polled as fast as one client can until it answers 401. A and B are separate processes
+// on the same Redis and PostgreSQL.
 
 import type { AppContext } from '../../src/context'
-import { createSession } from '../../src/store'
-import { machineCpu, stealShare } from '../lib/processes'
-import type { RunningServer } from '../lib/servers'
-import { percentile } from '../lib/stats'
-import { DISTINCT_USER_AGENTS, userAgent } from './memory'
-
-export interface PropagationResult {
-  trials: number
-  failures: number
-  /** From sending the logout to A until B's first 401. */
-  p50Ms: number
-  p99Ms: number
-  maxMs: number
-  /** From A's answer to the logout until B's first 401. */
-  afterAnswerP50Ms: number
-  afterAnswerP99Ms: number
-  /** Requests B answered 200 after A had answered the logout (ideally none). */
-  staleAnswers: number
-  /** Share of CPU time the host stole from this machine during the trials. */
-  stealShare: number
-}
-
-async function status(url: string, init: RequestInit): Promise<number> {
-  const response = await fetch(url, init)
-  await response.arrayBuffer()
-  return response.status
-}
+import { cookieValue } from '../../src/store'
+import { http } from '../../test/processes'
+import { machineCpu, percentile, stealShare } from '../lib/measure'
+import type { Server } from '../lib/servers'
+import { createBenchSession, userAgent } from './memory'
 
 export async function measurePropagation(
   ctx: AppContext,
-  a: RunningServer,
-  b: RunningServer,
+  a: Server,
+  b: Server,
   user: { id: number; username: string },
   trials: number,
-): Promise<PropagationResult> {
-  const fromSend: number[] = []
-  const fromAnswer: number[] = []
+) {
+  const latencies: number[] = []
   let failures = 0
   let staleAnswers = 0
+  const status = async (server: Server, method: string, path: string, cookie: string) => {
+    const response = await http(server.url, method, path, { cookie })
+    await response.arrayBuffer()
+    return response.status
+  }
   const cpuBefore = machineCpu()
   for (let trial = 0; trial < trials; trial++) {
-    // Sessions are created directly (the real createSession) so the trials do not wait on argon2.
-    const ua = userAgent(trial % DISTINCT_USER_AGENTS)
-    const {
-      cookie: { token },
-    } = await createSession(ctx.store, {
-      user: { id: user.id, username: user.username, permissions: [], permissionsVersion: 0 },
-      ip: '127.0.0.1',
-      userAgent: ua,
-      now: Date.now(),
-      event: {
-        type: 'login_succeeded',
-        username: user.username,
-        instance: 'bench',
-        actorId: user.id,
-        subjectId: user.id,
-        ip: '127.0.0.1',
-        userAgent: ua,
-      },
-    })
-    const headers = { cookie: `sid=${token}` }
-    if ((await status(`${b.url}/user/me`, { headers })) !== 200) {
+    // Sessions are made with the real createSession, so that the trials do not wait on argon2.
+    const created = await createBenchSession(ctx, user, userAgent(trial % 2000), '127.0.0.1')
+    const cookie = `sid=${cookieValue(created.cookie, ctx.store.partitions)}`
+    if ((await status(b, 'GET', '/user/me', cookie)) !== 200) {
       failures++
       continue
     }
     const sent = performance.now()
-    const logout = await status(`${a.url}/user/logout`, { method: 'POST', headers })
-    const answered = performance.now()
-    if (logout !== 200) {
+    if ((await status(a, 'POST', '/user/logout', cookie)) !== 200) {
       failures++
       continue
     }
-    const deadline = answered + 2_000
-    let seen401 = false
-    while (performance.now() < deadline) {
-      const code = await status(`${b.url}/user/me`, { headers })
-      if (code === 401) {
-        seen401 = true
-        break
-      }
+    const deadline = performance.now() + 2_000
+    let code = 0
+    while (code !== 401 && performance.now() < deadline) {
+      code = await status(b, 'GET', '/user/me', cookie)
       if (code === 200) staleAnswers++
     }
-    const done = performance.now()
-    if (!seen401) {
-      failures++
-      continue
-    }
-    fromSend.push(done - sent)
-    fromAnswer.push(done - answered)
+    if (code === 401) latencies.push(performance.now() - sent)
+    else failures++
   }
   return {
     trials,
     failures,
-    p50Ms: percentile(fromSend, 50),
-    p99Ms: percentile(fromSend, 99),
-    maxMs: percentile(fromSend, 100),
-    afterAnswerP50Ms: percentile(fromAnswer, 50),
-    afterAnswerP99Ms: percentile(fromAnswer, 99),
+    /** From sending the logout to A until B's first 401. */
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    maxMs: percentile(latencies, 100),
+    /** Answers 200 from B after A had answered the logout: ideally none. */
     staleAnswers,
-    stealShare: stealShare(cpuBefore, machineCpu()),
+    stealShare: stealShare(cpuBefore),
   }
 }
+
+export type Propagation = Awaited<ReturnType<typeof measurePropagation>>
