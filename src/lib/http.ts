@@ -1,7 +1,7 @@
 // Request-level helpers: client address, request ids, CSRF origin checks and bounded JSON bodies.
 
 import { AppError } from './errors'
-import { BODY_LIMIT_BYTES } from './limits'
+import { BODY_LIMIT_BYTES, JSON_MAX_DEPTH } from './limits'
 
 export { BODY_LIMIT_BYTES } from './limits'
 
@@ -62,7 +62,31 @@ export function assertDeclaredLength(request: Request): void {
   if (length !== null && Number(length) > BODY_LIMIT_BYTES) throw payloadTooLarge()
 }
 
-/** Reads a JSON body, stopping at the limit even when no Content-Length was sent (chunked). */
+/**
+ * True when JSON text opens more than `max` arrays or objects at once. One pass over the text,
+ * outside strings; malformed text is left for JSON.parse to refuse.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/**
+ * Reads a JSON body, stopping at the limit even when no Content-Length was sent (chunked), and
+ * refusing nesting deeper than JSON_MAX_DEPTH before it is parsed.
+ */
 export async function readJsonBody(request: Request): Promise<unknown> {
   const reader = request.body?.getReader()
   if (!reader) return undefined
@@ -80,6 +104,7 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   }
   if (size === 0) return undefined
   const text = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks))
+  if (nestsDeeperThan(text, JSON_MAX_DEPTH)) throw new AppError('json_too_deep')
   try {
     return JSON.parse(text)
   } catch {

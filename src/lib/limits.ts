@@ -24,3 +24,10 @@ export const PASSWORD_MAX_LENGTH = 256
 
 /** Request bodies: far above any body Tessera accepts, far below what would cost it memory. */
 export const BODY_LIMIT_BYTES = 64 * 1024
+
+/**
+ * JSON bodies nest at most this deep. Every body Tessera accepts is a flat object; a deeper one is
+ * refused before parsing, so no recursive walk (validation, its error messages, logging) ever meets
+ * thousands of levels.
+ */
+export const JSON_MAX_DEPTH = 32
