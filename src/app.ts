@@ -4,7 +4,16 @@
 import { Elysia, ValidationError } from 'elysia'
 import { type AppDeps, createContext } from './context'
 import { AppError, type ErrorBodyType, errorBody, isPostgresUnavailable, UnavailableError } from './lib/errors'
-import { assertDeclaredLength, assertSameOrigin, REQUEST_ID_HEADER, readJsonBody, requestIdFor } from './lib/http'
+import { guardFetch, logFailure } from './lib/fetch-guard'
+import {
+  assertDeclaredLength,
+  assertSameOrigin,
+  pathForLog,
+  REQUEST_ID_HEADER,
+  RESPONSE_HEADERS,
+  readJsonBody,
+  requestIdFor,
+} from './lib/http'
 import { describeError, errorStack } from './lib/logger'
 import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
@@ -74,7 +83,7 @@ export function createApp(deps: AppDeps) {
         ctx.logger.error('unhandled error', {
           requestId,
           method: request.method,
-          path: safePath(request),
+          path: pathForLog(request),
           error: describeError(error),
           stack: errorStack(error),
         })
@@ -88,10 +97,11 @@ export function createApp(deps: AppDeps) {
           })
         }
       }
-    } catch {
+    } catch (handlerFailure) {
       // Whatever the handler itself fails on (a stack overflow, a throwing getter) still gets the
-      // JSON 500 below; the log line is the one thing that might not be written.
+      // JSON 500 below, and one log line that reads nothing more of the original error.
       failure = INTERNAL_ERROR
+      logFailure(ctx.logger, 'error handler failed', request, requestId, handlerFailure)
     }
     set.status = failure.status
     Object.assign(set.headers, failure.headers)
@@ -107,12 +117,10 @@ export function createApp(deps: AppDeps) {
     // No schema here uses t.Transform, so responses need no encoding pass.
     encodeSchema: false,
   })
+    .wrap(guardFetch(ctx.logger))
     .onRequest(({ request, set }) => {
+      Object.assign(set.headers, RESPONSE_HEADERS)
       set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
-      // Nothing an auth service answers should be cached, least of all a Set-Cookie.
-      set.headers['cache-control'] = 'no-store'
-      set.headers['x-content-type-options'] = 'nosniff'
-      set.headers['referrer-policy'] = 'no-referrer'
       // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
       if (isForwardAuthRequest(request)) return
       assertDeclaredLength(request)
@@ -136,14 +144,6 @@ export function createApp(deps: AppDeps) {
     .use(passwordRoutes(ctx, auth))
     .use(adminRoutes(ctx, auth))
     .use(forwardAuthRoutes(ctx))
-}
-
-/** The request's path for a log line: never its query, which may carry anything. */
-function safePath(request: Request): string {
-  const url = request.url
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const end = url.indexOf('?', start)
-  return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
 }
 
 export type App = ReturnType<typeof createApp>

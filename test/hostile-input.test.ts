@@ -3,7 +3,9 @@
 // What app.handle cannot show (Bun's own pages, Host headers) goes to a real listening server.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createApp } from '../src/app'
 import { BODY_LIMIT_BYTES, JSON_MAX_DEPTH } from '../src/lib/limits'
+import { createLogger } from '../src/lib/logger'
 import {
   ADMIN_PASSWORD,
   call,
@@ -13,14 +15,21 @@ import {
   loginAs,
   registerUser,
   type TestEnv,
+  testConfig,
 } from './helpers'
 
 let env: TestEnv
 let admin: string
 const servers: { stop(closeActiveConnections?: boolean): unknown }[] = []
 
+interface Listenable {
+  listen(options: { port: number; hostname: string; maxRequestBodySize: number }): {
+    server: { port?: number; stop(closeActiveConnections?: boolean): unknown } | null
+  }
+}
+
 /** A real server over the test's database and Redis, with index.ts's body limit. */
-function listen(app: ReturnType<typeof createAppWith>): string {
+function listen(app: Listenable): string {
   const listening = app.listen({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: BODY_LIMIT_BYTES * 16 })
   if (listening.server) servers.push(listening.server)
   return `http://127.0.0.1:${listening.server?.port}`
@@ -86,5 +95,67 @@ describe('deep nesting', () => {
     await expectError(await call(env.app, 'POST', '/user/login', { raw: overLimit }), 400, 'json_too_deep')
     const bracketsInText = JSON.stringify({ username: 'nora', password: `[{\\"${'['.repeat(200)}` })
     expect((await call(env.app, 'POST', '/user/login', { raw: bracketsInText })).status).toBe(401)
+  })
+})
+
+describe('when error handling itself fails', () => {
+  /** The app with a logger that keeps its lines, and routes that throw what no code of ours throws. */
+  function appThatFails(NODE_ENV: string) {
+    const lines: string[] = []
+    const deps = { db: env.database.db, redis: env.redis, logger: createLogger('debug', (line) => lines.push(line)) }
+    // Describing this error recurses without end: a stack overflow inside the error handler.
+    const overflowing = new Error()
+    Object.defineProperty(overflowing, 'message', {
+      get(this: Error): string {
+        return this.message
+      },
+    })
+    // Nothing can look at this one, not even Elysia's own error handling before it calls ours.
+    const unreadable = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('unreadable')
+        },
+        getPrototypeOf: () => {
+          throw new Error('unreadable')
+        },
+      },
+    )
+    const app = createApp({ config: testConfig(env.databaseUrl, env.prefix, { NODE_ENV }), ...deps })
+      .get('/test/overflowing', () => {
+        throw overflowing
+      })
+      .get('/test/unreadable', () => {
+        throw unreadable
+      })
+    return { app, lines }
+  }
+
+  async function expectJson500(response: Response, lines: string[]): Promise<void> {
+    const body = await expectError(response, 500, 'internal_error')
+    expect(response.headers.get('cache-control')).toBe('no-store')
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff')
+    // One log line, JSON, naming the request; a stack, if any, escaped inside it.
+    expect(lines).toHaveLength(1)
+    const entry = JSON.parse(lines[0] ?? '') as { level: string; requestId: string; path: string }
+    expect(entry).toMatchObject({ level: 'error', requestId: body.error.requestId })
+    expect(entry.path).toStartWith('/test/')
+    lines.length = 0
+  }
+
+  test('a stack overflow in the error handler, or an error nothing can read, is the JSON 500 with one log line', async () => {
+    const { app, lines } = appThatFails('test')
+    for (const path of ['/test/overflowing', '/test/unreadable']) {
+      await expectJson500(await app.handle(new Request(`http://localhost${path}`)), lines)
+    }
+  })
+
+  test('a real server in development answers them with the JSON 500 too, not its own error page', async () => {
+    const { app, lines } = appThatFails('development')
+    const base = listen(app)
+    for (const path of ['/test/overflowing', '/test/unreadable']) {
+      await expectJson500(await fetch(`${base}${path}`), lines)
+    }
   })
 })

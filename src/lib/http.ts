@@ -11,6 +11,21 @@ export function isSafeMethod(method: string): boolean {
   return SAFE_METHODS.has(method)
 }
 
+/** Headers on every answer, errors included. Nothing an auth service answers should be cached, least of all a Set-Cookie. */
+export const RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+})
+
+/** The request's path for a log line: never its query, which may carry anything. */
+export function pathForLog(request: Request): string {
+  const url = request.url
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  const end = url.indexOf('?', start)
+  return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
+}
+
 export const REQUEST_ID_HEADER = 'x-request-id'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 
