@@ -27,11 +27,28 @@ import { permissionRoutes } from './modules/permissions'
 import { sessionRoutes } from './modules/sessions'
 import { userRoutes } from './modules/users'
 
-function validationFailure(error: ValidationError): AppError {
+/** The parameters and query of the request, as Elysia read them (strings). */
+type RequestInputs = { params?: Record<string, unknown>; query?: Record<string, unknown> }
+
+/**
+ * Elysia checks a number in the path or query against its schema after converting it, and reports
+ * a failure there without the parameter's name: it is the parameter whose text gave that value.
+ */
+function coercedField(error: ValidationError, inputs: RequestInputs): string | undefined {
+  if (error.type !== 'property') return undefined
+  for (const input of [inputs.params, inputs.query]) {
+    for (const [name, text] of Object.entries(input ?? {})) {
+      if (typeof text === 'string' && text !== '' && Number(text) === error.value) return name
+    }
+  }
+  return undefined
+}
+
+function validationFailure(error: ValidationError, inputs: RequestInputs): AppError {
   const first = error.all[0] as
     | { path?: string; summary?: string; message?: string; schema?: { error?: unknown } }
     | undefined
-  const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') || undefined
+  const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') || coercedField(error, inputs)
   const custom = typeof first?.schema?.error === 'string' ? first.schema.error : undefined
   const message = custom ?? first?.summary ?? first?.message ?? 'Invalid request.'
   const detail = field && !custom ? `${field}: ${message}` : message
@@ -39,12 +56,12 @@ function validationFailure(error: ValidationError): AppError {
 }
 
 /** Maps anything thrown to an AppError; undefined for errors no client caused (logged as such). */
-function toAppError(code: string | number, error: unknown): AppError | undefined {
+function toAppError(code: string | number, error: unknown, inputs: RequestInputs): AppError | undefined {
   if (error instanceof AppError) return error
   // Elysia wraps whatever onParse throws in a ParseError; our parser's own refusals (malformed
   // JSON 400, oversized chunked body 413, form post 415) must keep their status and code.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return error.cause
-  if (error instanceof ValidationError) return validationFailure(error)
+  if (error instanceof ValidationError) return validationFailure(error, inputs)
   switch (code) {
     case 'NOT_FOUND':
       return new AppError('not_found')
@@ -69,16 +86,18 @@ export function createApp(deps: AppDeps) {
     error,
     set,
     request,
+    params,
+    query,
   }: {
     code: string | number
     error: unknown
     set: { status?: number | string; headers: Record<string, unknown> }
     request: Request
-  }): ErrorBodyType => {
+  } & RequestInputs): ErrorBodyType => {
     const requestId = String(set.headers[REQUEST_ID_HEADER] ?? '')
     let failure: AppError = INTERNAL_ERROR
     try {
-      const known = toAppError(code, error)
+      const known = toAppError(code, error, { params, query })
       if (known === undefined) {
         ctx.logger.error('unhandled error', {
           requestId,

@@ -159,3 +159,43 @@ describe('when error handling itself fails', () => {
     }
   })
 })
+
+describe('out-of-range numbers, dates and text in admin and audit queries', () => {
+  const expect422 = async (method: string, path: string, field: string) => {
+    const response = await call(env.app, method, path, { cookie: admin })
+    const error = await expectError(response, 422, 'validation_failed')
+    expect({ path, field: error.error.field }).toEqual({ path, field })
+  }
+
+  test('ids past PostgreSQL integer are 422 naming the field; the last valid id is simply not found', async () => {
+    await expect422('GET', '/admin/users/2147483648', 'id')
+    await expect422('GET', '/admin/users/99999999999/sessions', 'id')
+    await expect422('POST', '/admin/users/2147483648/disable', 'id')
+    await expect422('DELETE', '/admin/users/2147483648/sessions/AAAAAAAAAAAAAAAA', 'id')
+    await expect422('GET', '/admin/users?after=99999999999', 'after')
+    await expect422('GET', '/audit?userId=99999999999', 'userId')
+    await expectError(await call(env.app, 'GET', '/admin/users/2147483647', { cookie: admin }), 404, 'user_not_found')
+    expect((await call(env.app, 'GET', '/admin/users?after=2147483647', { cookie: admin })).status).toBe(200)
+    expect((await call(env.app, 'GET', '/audit?userId=2147483647', { cookie: admin })).status).toBe(200)
+  })
+
+  test('cursors and dates outside what PostgreSQL and Date accept are 422 naming the field', async () => {
+    await expect422('GET', '/audit?cursor=9999999999999999.1', 'cursor')
+    await expect422('GET', '/audit?cursor=1.9999999999999999999', 'cursor')
+    await expect422('GET', '/audit?from=0000-01-01T00:00:00Z', 'from')
+    await expect422('GET', '/audit?to=0001-01-01T00:00:00%2B23:59', 'to')
+    await expect422('GET', '/audit?from=2016-12-31T23:59:60Z', 'from')
+    for (const query of ['from=0001-01-01T00:00:00Z', 'to=9999-12-31T23:59:59Z', 'cursor=253402300799999.1']) {
+      expect({ query, status: (await call(env.app, 'GET', `/audit?${query}`, { cookie: admin })).status }).toEqual({
+        query,
+        status: 200,
+      })
+    }
+  })
+
+  test('a NUL, or any character no username holds, in ?q= is 422 naming q', async () => {
+    for (const q of ['%00', 'a%00b', '%25', 'ali%20ce', '%C3%A9']) await expect422('GET', `/admin/users?q=${q}`, 'q')
+    const found = await call(env.app, 'GET', '/admin/users?q=NOR', { cookie: admin })
+    expect(((await found.json()) as { users: { username: string }[] }).users.map((u) => u.username)).toEqual(['nora'])
+  })
+})
