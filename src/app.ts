@@ -8,6 +8,7 @@ import { guardFetch, logFailure } from './lib/fetch-guard'
 import {
   assertDeclaredLength,
   assertSameOrigin,
+  assertWellFormedHost,
   pathForLog,
   REQUEST_ID_HEADER,
   RESPONSE_HEADERS,
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps) {
     .onRequest(({ request, set }) => {
       Object.assign(set.headers, RESPONSE_HEADERS)
       set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
+      assertWellFormedHost(request)
       // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
       if (isForwardAuthRequest(request)) return
       assertDeclaredLength(request)

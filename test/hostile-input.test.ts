@@ -17,6 +17,7 @@ import {
   type TestEnv,
   testConfig,
 } from './helpers'
+import { rawRequest } from './processes'
 
 let env: TestEnv
 let admin: string
@@ -197,5 +198,48 @@ describe('out-of-range numbers, dates and text in admin and audit queries', () =
     for (const q of ['%00', 'a%00b', '%25', 'ali%20ce', '%C3%A9']) await expect422('GET', `/admin/users?q=${q}`, 'q')
     const found = await call(env.app, 'GET', '/admin/users?q=NOR', { cookie: admin })
     expect(((await found.json()) as { users: { username: string }[] }).users.map((u) => u.username)).toEqual(['nora'])
+  })
+})
+
+describe('malformed Host headers, over a real socket', () => {
+  let port: number
+  let nora: string
+  beforeAll(async () => {
+    port = Number(new URL(listen(env.app)).port)
+    nora = await loginAs(env, 'nora', 'nora-password-1')
+  })
+
+  /** One raw HTTP/1.1 request: fetch() will not send these Host headers. */
+  const send = (method: string, path: string, host: string, headers: Record<string, string> = {}, body = '') =>
+    rawRequest(
+      port,
+      `${method} ${path} HTTP/1.1\r\nhost: ${host}\r\n${Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('')}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    )
+
+  test('with an Origin header, on a permission-checked route, or anywhere else, are 400 invalid_host', async () => {
+    const login = JSON.stringify({ username: 'nora', password: 'nora-password-1' })
+    for (const host of ['a:b', 'a@b', 'x y', 'a/b', 'ab:99999']) {
+      const cases: [string, string, Record<string, string>, string][] = [
+        ['POST', '/user/login', { origin: 'http://a', 'content-type': 'application/json' }, login],
+        ['GET', '/admin/users', { cookie: nora }, ''],
+        ['GET', '/admin/users/1', { cookie: admin }, ''],
+        ['GET', '/auth/verify?permission=user:read', { cookie: nora }, ''],
+        ['GET', '/healthz', {}, ''],
+      ]
+      for (const [method, path, headers, body] of cases) {
+        const response = await send(method, path, host, headers, body)
+        expect({ host, path, status: response.status }).toEqual({ host, path, status: 400 })
+        const error = await expectError(response, 400, 'invalid_host')
+        expect(error.error.field).toBe('host')
+      }
+    }
+  })
+
+  test('well-formed hosts, with or without a port, are served as before', async () => {
+    for (const host of ['localhost', `127.0.0.1:${port}`, '[::1]:80', 'tessera.internal']) {
+      expect((await send('GET', '/user/me', host, { cookie: nora })).status).toBe(200)
+    }
   })
 })

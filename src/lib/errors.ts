@@ -15,6 +15,7 @@ export const ERRORS = {
   json_too_deep: { status: 400, message: `The request body nests JSON more than ${JSON_MAX_DEPTH} levels deep.` },
   invalid_cookie: { status: 400, message: 'A cookie could not be read.' },
   invalid_request: { status: 400, message: 'The request could not be read.' },
+  invalid_host: { status: 400, message: 'The Host header does not name a host.' },
   unauthenticated: { status: 401, message: 'A valid session is required.' },
   invalid_credentials: { status: 401, message: 'Invalid username or password.' },
   forbidden: { status: 403, message: (p: { permission: string }) => `The "${p.permission}" permission is required.` },

@@ -21,7 +21,7 @@ export const RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze(
 /** The request's path for a log line: never its query, which may carry anything. */
 export function pathForLog(request: Request): string {
   const url = request.url
-  const start = url.indexOf('/', url.indexOf('//') + 2)
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2)
   const end = url.indexOf('?', start)
   return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
 }
@@ -33,6 +33,18 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 export function requestIdFor(request: Request): string {
   const incoming = request.headers.get(REQUEST_ID_HEADER)
   return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
+}
+
+/**
+ * Bun builds request.url from the Host header. A Host that names no host (`a@b`, `x y`, `a:b`)
+ * leaves a relative or unparseable URL that neither the router nor the origin check can read, so
+ * it is refused at once, as RFC 9112 asks (400).
+ */
+export function assertWellFormedHost(request: Request): void {
+  const url = request.url
+  if (!(url.startsWith('http://') || url.startsWith('https://')) || !URL.canParse(url)) {
+    throw new AppError('invalid_host', { field: 'host' })
+  }
 }
 
 const IP_CHARS = /^[0-9A-Fa-f:.]{2,45}$/
