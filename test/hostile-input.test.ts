@@ -243,3 +243,51 @@ describe('malformed Host headers, over a real socket', () => {
     }
   })
 })
+
+describe('short host names', () => {
+  const request = (url: string, init: RequestInit = {}) => new Request(url, init)
+
+  test('are routed by their real path through app.handle and app.fetch, whatever the host length', async () => {
+    const nora = await loginAs(env, 'nora', 'nora-password-1')
+    for (const host of ['a', 'ab', 'abc', 'abcd', 'localhost']) {
+      for (const handle of [(r: Request) => env.app.handle(r), (r: Request) => env.app.fetch(r)]) {
+        expect({ host, status: (await handle(request(`http://${host}/auth/verify`))).status }).toEqual({
+          host,
+          status: 401,
+        })
+        const verified = await handle(request(`http://${host}/auth/verify?permission=`, { headers: { cookie: nora } }))
+        expect({ host, status: verified.status, user: verified.headers.get('x-user-name') }).toEqual({
+          host,
+          status: 200,
+          user: 'nora',
+        })
+        expect((await handle(request(`https://${host}/healthz`))).status).toBe(200)
+        const me = await handle(request(`http://${host}/user/me?x=/y`, { headers: { cookie: nora } }))
+        expect({ host, status: me.status }).toEqual({ host, status: 200 })
+        // A longer path that ends like a route is not that route.
+        await expectError(await handle(request(`http://${host}/x/user/me`, { headers: { cookie: nora } })), 404)
+      }
+    }
+  })
+
+  test("the origin check still sees the request's own origin", async () => {
+    const login = (origin: string) =>
+      env.app.handle(
+        request('http://ab/user/login', {
+          method: 'POST',
+          headers: { origin, 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'nora', password: 'nora-password-1' }),
+        }),
+      )
+    expect((await login('http://ab')).status).toBe(200)
+    await expectError(await login('http://evil.example'), 403, 'cross_origin_request')
+  })
+
+  test('a real server routes Host: abc by the real path too', async () => {
+    const port = Number(new URL(listen(env.app)).port)
+    for (const host of ['a', 'abc']) {
+      const response = await rawRequest(port, `GET /auth/verify HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`)
+      expect({ host, status: response.status }).toEqual({ host, status: 401 })
+    }
+  })
+})
