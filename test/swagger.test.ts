@@ -2,7 +2,7 @@
 // with its request schema, its error responses and the session cookie scheme (issue 2 point 12).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { call, createTestEnv, type TestEnv } from './helpers'
+import { call, createTestEnv, expectError, type TestEnv } from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -64,9 +64,21 @@ describe('Swagger UI page', () => {
     expect(meta?.[1]).toBe(description)
   })
 
-  test('other asset names are 404, not files from elsewhere on disk', async () => {
+  test('other asset names are the JSON 404, not files from elsewhere on disk', async () => {
     for (const file of ['package.json', '..%2F..%2Fpackage.json', 'index.html']) {
-      expect((await call(env.app, 'GET', `/swagger/assets/${file}`)).status).toBe(404)
+      await expectError(await call(env.app, 'GET', `/swagger/assets/${file}`), 404, 'not_found')
+    }
+  })
+
+  test('with a trailing slash too, the page finds the spec (issue 17 point 12)', async () => {
+    for (const path of ['/swagger', '/swagger/']) {
+      const page = await call(env.app, 'GET', path)
+      expect(page.status).toBe(200)
+      const specUrl = /"url":"([^"]+)"/.exec(await page.text())?.[1] ?? ''
+      // Resolved the way the browser does, against the page's own URL.
+      const resolved = new URL(specUrl, `http://localhost${path}`).pathname
+      expect({ path, resolved }).toEqual({ path, resolved: '/swagger/json' })
+      expect((await call(env.app, 'GET', resolved)).status).toBe(200)
     }
   })
 })
@@ -122,6 +134,14 @@ describe('OpenAPI spec', () => {
     const security = (await spec()).paths['/user/logout']?.post?.security
     expect(security).toContainEqual({ sessionCookie: [] })
     expect(security).toContainEqual({})
+  })
+
+  test('/auth/verify is listed once, and no two operations share an operationId', async () => {
+    const paths = (await spec()).paths as Record<string, Record<string, { operationId?: string }>>
+    expect(Object.keys(paths['/auth/verify'] ?? {})).toEqual(['get'])
+    const ids = Object.values(paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId))
+    expect(ids.every((id) => typeof id === 'string')).toBe(true)
+    expect(new Set(ids).size).toBe(ids.length)
   })
 
   test('the asset route is not in the spec', async () => {
