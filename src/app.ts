@@ -9,11 +9,12 @@ import {
   assertDeclaredLength,
   assertSameOrigin,
   assertWellFormedHost,
+  isJsonMediaType,
   pathForLog,
   REQUEST_ID_HEADER,
-  RESPONSE_HEADERS,
   readJsonBody,
   requestIdFor,
+  responseHeaders,
 } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
 import { adminRoutes } from './modules/admin'
@@ -82,6 +83,7 @@ const INTERNAL_ERROR = new AppError('internal_error')
 export function createApp(deps: AppDeps) {
   const ctx = createContext(deps)
   const auth = authPlugin(ctx)
+  const headers = responseHeaders(ctx.config)
   const onError = ({
     code,
     error,
@@ -137,9 +139,9 @@ export function createApp(deps: AppDeps) {
     // No schema here uses t.Transform, so responses need no encoding pass.
     encodeSchema: false,
   })
-    .wrap(guardFetch(ctx.logger))
+    .wrap(guardFetch({ logger: ctx.logger, headers }))
     .onRequest(({ request, set }) => {
-      Object.assign(set.headers, RESPONSE_HEADERS)
+      Object.assign(set.headers, headers)
       set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
       assertWellFormedHost(request)
       // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
@@ -149,7 +151,7 @@ export function createApp(deps: AppDeps) {
     })
     .onParse(async ({ request, contentType }) => {
       if (isForwardAuthRequest(request)) return ''
-      if (contentType.startsWith('application/json')) return (await readJsonBody(request)) ?? {}
+      if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
       if (request.headers.get('content-length') === '0' || request.body === null) return undefined
       // Forms and text are refused outright: it also closes the classic cross-site form POST.
       throw new AppError('unsupported_media_type')

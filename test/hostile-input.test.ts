@@ -291,3 +291,83 @@ describe('short host names', () => {
     }
   })
 })
+
+describe('headers', () => {
+  /** What every answer carries, errors and Bun-facing failures included. */
+  function expectGuardHeaders(label: string, response: Response): void {
+    const headers = Object.fromEntries(
+      ['cache-control', 'x-content-type-options', 'x-frame-options', 'content-security-policy'].map((name) => [
+        name,
+        response.headers.get(name),
+      ]),
+    )
+    expect({ label, headers }).toEqual({
+      label,
+      headers: {
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        'x-frame-options': 'DENY',
+        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+      },
+    })
+  }
+
+  test('no-store, nosniff and no framing on every answer, every error path included', async () => {
+    const base = listen(env.app)
+    const port = Number(new URL(base).port)
+    const json = { 'content-type': 'application/json' }
+    const answers: [string, Response][] = [
+      ['200', await call(env.app, 'GET', '/healthz')],
+      ['404 route', await call(env.app, 'GET', '/nope')],
+      ['404 HEAD', await call(env.app, 'HEAD', '/nope')],
+      ['404 asset', await call(env.app, 'GET', '/swagger/assets/nope.js')],
+      ['400 JSON', await call(env.app, 'POST', '/user/login', { raw: '{' })],
+      ['400 depth', await call(env.app, 'POST', '/user/login', { raw: arrays(100) })],
+      ['401', await call(env.app, 'GET', '/user/me')],
+      ['401 verify', await call(env.app, 'GET', '/auth/verify')],
+      ['413 declared', await call(env.app, 'POST', '/user/login', { raw: '{}', headers: { 'content-length': '1e9' } })],
+      ['415', await call(env.app, 'POST', '/user/login', { raw: 'a=b', headers: { 'content-type': 'text/plain' } })],
+      ['422', await call(env.app, 'POST', '/user/login', { body: { username: 1 } })],
+      [
+        '413 chunked, from the parser',
+        await fetch(`${base}/user/login`, {
+          method: 'POST',
+          headers: json,
+          body: new Blob([`{"password":"${'x'.repeat(BODY_LIMIT_BYTES)}"}`]).stream(),
+        }),
+      ],
+      ['400 before routing', await rawRequest(port, 'GET /user/me HTTP/1.1\r\nhost: a@b\r\nconnection: close\r\n\r\n')],
+    ]
+    for (const [label, response] of answers) expectGuardHeaders(label, response)
+    expect(answers.find(([label]) => label.startsWith('413 chunked'))?.[1].status).toBe(413)
+  })
+
+  test('Strict-Transport-Security only in production with Secure cookies', async () => {
+    const hsts = async (overrides: Record<string, string>) =>
+      (await createAppWith(env, overrides).handle(new Request('http://localhost/nope'))).headers.get(
+        'strict-transport-security',
+      )
+    expect(await hsts({ NODE_ENV: 'production', COOKIE_SECURE: 'true' })).toBe('max-age=31536000; includeSubDomains')
+    expect(await hsts({ NODE_ENV: 'production', COOKIE_SECURE: 'false' })).toBeNull()
+    expect(await hsts({ NODE_ENV: 'development', COOKIE_SECURE: 'true' })).toBeNull()
+    expect(await hsts({ NODE_ENV: 'test', COOKIE_SECURE: 'false' })).toBeNull()
+  })
+
+  test('only application/json (any case, any parameters) is read as JSON; application/jsonfoo is not', async () => {
+    const login = JSON.stringify({ username: 'nora', password: 'nora-password-1' })
+    for (const type of ['application/jsonfoo', 'application/json-seq', 'application/jsonp', 'text/json', 'json']) {
+      const response = await call(env.app, 'POST', '/user/login', { raw: login, headers: { 'content-type': type } })
+      expect({ type, status: response.status }).toEqual({ type, status: 415 })
+      await expectError(response, 415, 'unsupported_media_type')
+    }
+    for (const type of [
+      'application/json',
+      'Application/JSON',
+      'application/json; charset=utf-8',
+      ' application/json ;x=y',
+    ]) {
+      const response = await call(env.app, 'POST', '/user/login', { raw: login, headers: { 'content-type': type } })
+      expect({ type, status: response.status }).toEqual({ type, status: 200 })
+    }
+  })
+})

@@ -70,6 +70,28 @@ describe('Swagger UI page', () => {
     }
   })
 
+  test('a CSP allows its own scripts and exactly its one inline script, by hash; no framing', async () => {
+    const response = await call(env.app, 'GET', '/swagger/')
+    const html = await response.text()
+    const policy = new Map(
+      (response.headers.get('content-security-policy') ?? '')
+        .split(';')
+        .map((directive) => directive.trim().split(/\s+/))
+        .map(([name = '', ...values]) => [name, values]),
+    )
+    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(([, script]) => script ?? '')
+    expect(inline).toHaveLength(1)
+    const hash = new Bun.CryptoHasher('sha256').update(inline[0] ?? '').digest('base64')
+    expect(policy.get('script-src')).toEqual(["'self'", `'sha256-${hash}'`])
+    expect(policy.get('default-src')).toEqual(["'none'"])
+    expect(policy.get('style-src')).toEqual(["'self'"])
+    expect(policy.get('connect-src')).toEqual(["'self'"])
+    expect(policy.get('frame-ancestors')).toEqual(["'none'"])
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+    // Every script and stylesheet the page loads is same-origin, so 'self' covers them.
+    for (const [, url] of html.matchAll(/\b(?:src|href)="([^"]+)"/g)) expect(url).toStartWith('/swagger/assets/')
+  })
+
   test('with a trailing slash too, the page finds the spec (issue 17 point 12)', async () => {
     for (const path of ['/swagger', '/swagger/']) {
       const page = await call(env.app, 'GET', path)

@@ -6,7 +6,7 @@
 
 import type { Elysia } from 'elysia'
 import { AppError, errorBody } from './errors'
-import { pathForLog, RESPONSE_HEADERS, requestIdFor } from './http'
+import { pathForLog, requestIdFor } from './http'
 import { describeError, errorStack, type Logger } from './logger'
 
 /** Runs `read`, or gives `fallback` when reading the error throws too (a hostile getter, a Proxy). */
@@ -37,12 +37,12 @@ export function logFailure(logger: Logger, message: string, request: Request, re
 }
 
 /** The opaque 500 in the one error shape, with the headers every answer carries. */
-function internalError(request: Request, logger: Logger, error: unknown): Response {
+function internalError(request: Request, guard: Guard, error: unknown): Response {
   const requestId = attempt(() => requestIdFor(request), crypto.randomUUID())
-  logFailure(logger, 'request failed outside the error handler', request, requestId, error)
+  logFailure(guard.logger, 'request failed outside the error handler', request, requestId, error)
   return Response.json(errorBody(new AppError('internal_error'), requestId), {
     status: 500,
-    headers: { ...RESPONSE_HEADERS, 'x-request-id': requestId },
+    headers: { ...guard.headers, 'x-request-id': requestId },
   })
 }
 
@@ -80,8 +80,14 @@ function handleAs(handle: (request: Request) => unknown, request: Request, url: 
   }
 }
 
-/** The wrap: `app.wrap(guardFetch(logger))`. */
-export function guardFetch(logger: Logger): Parameters<Elysia['wrap']>[0] {
+interface Guard {
+  logger: Logger
+  /** The headers every answer carries (responseHeaders). */
+  headers: Readonly<Record<string, string>>
+}
+
+/** The wrap: `app.wrap(guardFetch({ logger, headers }))`. */
+export function guardFetch(guard: Guard): Parameters<Elysia['wrap']>[0] {
   return (handle) =>
     (request: Request): Response | Promise<Response> => {
       try {
@@ -90,9 +96,9 @@ export function guardFetch(logger: Logger): Parameters<Elysia['wrap']>[0] {
         const answer = (url === undefined ? handle(request) : handleAs(handle, request, url)) as
           | Response
           | Promise<Response>
-        return answer instanceof Promise ? answer.catch((error) => internalError(request, logger, error)) : answer
+        return answer instanceof Promise ? answer.catch((error) => internalError(request, guard, error)) : answer
       } catch (error) {
-        return internalError(request, logger, error)
+        return internalError(request, guard, error)
       }
     }
 }

@@ -1,5 +1,6 @@
 // Request-level helpers: client address, request ids, CSRF origin checks and bounded JSON bodies.
 
+import type { Config } from '../config'
 import { AppError } from './errors'
 import { BODY_LIMIT_BYTES, JSON_MAX_DEPTH } from './limits'
 
@@ -11,12 +12,30 @@ export function isSafeMethod(method: string): boolean {
   return SAFE_METHODS.has(method)
 }
 
-/** Headers on every answer, errors included. Nothing an auth service answers should be cached, least of all a Set-Cookie. */
-export const RESPONSE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
-  'cache-control': 'no-store',
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-})
+/** HSTS for a year, when the app is known to be served over HTTPS. */
+const HSTS = 'max-age=31536000; includeSubDomains'
+
+/**
+ * Headers on every answer, errors included. Nothing an auth service answers should be cached, least
+ * of all a Set-Cookie; no answer is a page to frame or to run anything in (the docs page sets its own
+ * policy). HSTS only in production with Secure cookies, the one setup known to be HTTPS end to end:
+ * sent over plain-http development it would pin a developer's browser to HTTPS for that host.
+ */
+export function responseHeaders(config: Pick<Config, 'production' | 'cookieSecure'>): Readonly<Record<string, string>> {
+  return Object.freeze({
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    ...(config.production && config.cookieSecure ? { 'strict-transport-security': HSTS } : {}),
+  })
+}
+
+/** The media type of a Content-Type (Elysia passes it cut at ";") names JSON: application/json, in any case. */
+export function isJsonMediaType(contentType: string): boolean {
+  return contentType.trim().toLowerCase() === 'application/json'
+}
 
 /** The request's path for a log line: never its query, which may carry anything. */
 export function pathForLog(request: Request): string {

@@ -1,6 +1,7 @@
 // API documentation: the OpenAPI spec at /swagger/json and Swagger UI at /swagger, with the UI's
 // scripts served from the installed swagger-ui-dist package so the page works without internet.
 
+import { createHash } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
 import { unwrapSchema } from '@elysiajs/openapi/openapi'
@@ -40,6 +41,31 @@ const PAGE = SwaggerUIRender(INFO, {
   withCredentials: true,
   validatorUrl: 'none',
 })
+
+/**
+ * The page's policy. Scripts: its own origin, and the page's one inline script (which starts
+ * Swagger UI) by its hash, nothing else inline. Styles: its own origin (Swagger UI sets the styles
+ * it renders through the DOM, which style-src does not restrict). Images: its own origin and the
+ * data: icons in the stylesheet. Requests (the spec, Try it out): its own origin. Checked in
+ * headless Chromium: every operation expands and runs with no violation reported.
+ */
+const PAGE_CSP = [
+  "default-src 'none'",
+  `script-src 'self' ${[...PAGE.matchAll(/<script>([\s\S]*?)<\/script>/g)]
+    .map(
+      ([, script]) =>
+        `'sha256-${createHash('sha256')
+          .update(script ?? '')
+          .digest('base64')}'`,
+    )
+    .join(' ')}`,
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ')
 
 interface SpecOperation {
   requestBody?: { content?: Record<string, unknown> }
@@ -82,6 +108,7 @@ export function docs(config: Config) {
       PAGE_PATH,
       ({ set }) => {
         set.headers['content-type'] = 'text/html; charset=utf-8'
+        set.headers['content-security-policy'] = PAGE_CSP
         return PAGE
       },
       { detail: { hide: true } },
