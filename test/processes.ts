@@ -186,7 +186,10 @@ export async function rawRequest(port: number, bytes: string, timeoutMs = 5000):
       },
     }).catch(reject)
   })
-  const raw = Buffer.concat(chunks)
+  let raw = Buffer.concat(chunks)
+  // Interim answers (100 Continue) come first; the answer is the one after them.
+  while (/^HTTP\/1\.1 1\d\d /.test(raw.subarray(0, 13).toString('latin1')))
+    raw = raw.subarray(raw.indexOf('\r\n\r\n') + 4)
   const end = raw.indexOf('\r\n\r\n')
   if (end < 0) throw new Error(`not an HTTP answer: ${JSON.stringify(raw.toString('latin1').slice(0, 200))}`)
   const [statusLine = '', ...lines] = raw.subarray(0, end).toString('latin1').split('\r\n')
