@@ -4,7 +4,18 @@
 import { Elysia, ValidationError } from 'elysia'
 import { type AppDeps, createContext } from './context'
 import { AppError, type ErrorBodyType, errorBody, isPostgresUnavailable, UnavailableError } from './lib/errors'
-import { assertDeclaredLength, assertSameOrigin, REQUEST_ID_HEADER, readJsonBody, requestIdFor } from './lib/http'
+import { guardFetch, logFailure } from './lib/fetch-guard'
+import {
+  assertDeclaredLength,
+  assertSameOrigin,
+  assertWellFormedHost,
+  isJsonMediaType,
+  pathForLog,
+  REQUEST_ID_HEADER,
+  readJsonBody,
+  requestIdFor,
+  responseHeaders,
+} from './lib/http'
 import { describeError, errorStack } from './lib/logger'
 import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
@@ -18,11 +29,28 @@ import { permissionRoutes } from './modules/permissions'
 import { sessionRoutes } from './modules/sessions'
 import { userRoutes } from './modules/users'
 
-function validationFailure(error: ValidationError): AppError {
+/** The parameters and query of the request, as Elysia read them (strings). */
+type RequestInputs = { params?: Record<string, unknown>; query?: Record<string, unknown> }
+
+/**
+ * Elysia checks a number in the path or query against its schema after converting it, and reports
+ * a failure there without the parameter's name: it is the parameter whose text gave that value.
+ */
+function coercedField(error: ValidationError, inputs: RequestInputs): string | undefined {
+  if (error.type !== 'property') return undefined
+  for (const input of [inputs.params, inputs.query]) {
+    for (const [name, text] of Object.entries(input ?? {})) {
+      if (typeof text === 'string' && text !== '' && Number(text) === error.value) return name
+    }
+  }
+  return undefined
+}
+
+function validationFailure(error: ValidationError, inputs: RequestInputs): AppError {
   const first = error.all[0] as
     | { path?: string; summary?: string; message?: string; schema?: { error?: unknown } }
     | undefined
-  const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') || undefined
+  const field = first?.path?.replace(/^\//, '').replaceAll('/', '.') || coercedField(error, inputs)
   const custom = typeof first?.schema?.error === 'string' ? first.schema.error : undefined
   const message = custom ?? first?.summary ?? first?.message ?? 'Invalid request.'
   const detail = field && !custom ? `${field}: ${message}` : message
@@ -30,12 +58,12 @@ function validationFailure(error: ValidationError): AppError {
 }
 
 /** Maps anything thrown to an AppError; undefined for errors no client caused (logged as such). */
-function toAppError(code: string | number, error: unknown): AppError | undefined {
+function toAppError(code: string | number, error: unknown, inputs: RequestInputs): AppError | undefined {
   if (error instanceof AppError) return error
   // Elysia wraps whatever onParse throws in a ParseError; our parser's own refusals (malformed
   // JSON 400, oversized chunked body 413, form post 415) must keep their status and code.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return error.cause
-  if (error instanceof ValidationError) return validationFailure(error)
+  if (error instanceof ValidationError) return validationFailure(error, inputs)
   switch (code) {
     case 'NOT_FOUND':
       return new AppError('not_found')
@@ -55,26 +83,29 @@ const INTERNAL_ERROR = new AppError('internal_error')
 export function createApp(deps: AppDeps) {
   const ctx = createContext(deps)
   const auth = authPlugin(ctx)
+  const headers = responseHeaders(ctx.config)
   const onError = ({
     code,
     error,
     set,
     request,
+    params,
+    query,
   }: {
     code: string | number
     error: unknown
     set: { status?: number | string; headers: Record<string, unknown> }
     request: Request
-  }): ErrorBodyType => {
+  } & RequestInputs): ErrorBodyType => {
     const requestId = String(set.headers[REQUEST_ID_HEADER] ?? '')
     let failure: AppError = INTERNAL_ERROR
     try {
-      const known = toAppError(code, error)
+      const known = toAppError(code, error, { params, query })
       if (known === undefined) {
         ctx.logger.error('unhandled error', {
           requestId,
           method: request.method,
-          path: safePath(request),
+          path: pathForLog(request),
           error: describeError(error),
           stack: errorStack(error),
         })
@@ -88,10 +119,11 @@ export function createApp(deps: AppDeps) {
           })
         }
       }
-    } catch {
+    } catch (handlerFailure) {
       // Whatever the handler itself fails on (a stack overflow, a throwing getter) still gets the
-      // JSON 500 below; the log line is the one thing that might not be written.
+      // JSON 500 below, and one log line that reads nothing more of the original error.
       failure = INTERNAL_ERROR
+      logFailure(ctx.logger, 'error handler failed', request, requestId, handlerFailure)
     }
     set.status = failure.status
     Object.assign(set.headers, failure.headers)
@@ -107,12 +139,11 @@ export function createApp(deps: AppDeps) {
     // No schema here uses t.Transform, so responses need no encoding pass.
     encodeSchema: false,
   })
+    .wrap(guardFetch({ logger: ctx.logger, headers }))
     .onRequest(({ request, set }) => {
+      Object.assign(set.headers, headers)
       set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
-      // Nothing an auth service answers should be cached, least of all a Set-Cookie.
-      set.headers['cache-control'] = 'no-store'
-      set.headers['x-content-type-options'] = 'nosniff'
-      set.headers['referrer-policy'] = 'no-referrer'
+      assertWellFormedHost(request)
       // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
       if (isForwardAuthRequest(request)) return
       assertDeclaredLength(request)
@@ -120,7 +151,7 @@ export function createApp(deps: AppDeps) {
     })
     .onParse(async ({ request, contentType }) => {
       if (isForwardAuthRequest(request)) return ''
-      if (contentType.startsWith('application/json')) return (await readJsonBody(request)) ?? {}
+      if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
       if (request.headers.get('content-length') === '0' || request.body === null) return undefined
       // Forms and text are refused outright: it also closes the classic cross-site form POST.
       throw new AppError('unsupported_media_type')
@@ -136,14 +167,6 @@ export function createApp(deps: AppDeps) {
     .use(passwordRoutes(ctx, auth))
     .use(adminRoutes(ctx, auth))
     .use(forwardAuthRoutes(ctx))
-}
-
-/** The request's path for a log line: never its query, which may carry anything. */
-function safePath(request: Request): string {
-  const url = request.url
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  const end = url.indexOf('?', start)
-  return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
 }
 
 export type App = ReturnType<typeof createApp>

@@ -96,10 +96,9 @@ describe('GET /admin/users', () => {
       users: AdminUser[]
     }
     expect(literal.users.map((u) => u.username)).toEqual(['Page_A1'])
-    const percent = (await (await call(env.app, 'GET', '/admin/users?q=%25a', { cookie: reader.cookie })).json()) as {
-      users: AdminUser[]
-    }
-    expect(percent.users).toEqual([])
+    // A character no username holds (% among them) is refused rather than searched for.
+    const percent = await call(env.app, 'GET', '/admin/users?q=%25a', { cookie: reader.cookie })
+    expect((await expectError(percent, 422, 'validation_failed')).error.field).toBe('q')
 
     const all = (await (await call(env.app, 'GET', '/admin/users?limit=100', { cookie: reader.cookie })).json()) as {
       users: AdminUser[]

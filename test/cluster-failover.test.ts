@@ -152,7 +152,19 @@ async function failOver(trigger: (master: number, replica: number) => Promise<vo
 
 test('CLUSTER FAILOVER: never a 200 for an ended session, at worst 503 for a live one, recovery without restart', async () => {
   const windowMs = await failOver(async (_master, replica) => {
-    expect(await cluster.connect(replica).cluster('FAILOVER')).toBe('OK')
+    // A manual failover the master cannot coordinate in time (a loaded machine) is abandoned by
+    // Redis; it is asked for again, as an operator would.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect(await cluster.connect(replica).cluster('FAILOVER')).toBe('OK')
+      const promoted = await waitFor(
+        async () => (await cluster.topology()).some((m) => m.master === replica),
+        8_000,
+        '',
+      )
+        .then(() => true)
+        .catch(() => false)
+      if (promoted) return
+    }
   })
   expect(windowMs).toBeLessThan(5_000)
 }, 120_000)

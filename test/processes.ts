@@ -177,6 +177,61 @@ export function cookieFrom(response: Response): string {
   return pair
 }
 
+/**
+ * Sends raw bytes over one loopback connection and reads the answer until the server closes it:
+ * for requests fetch() will not send, such as a malformed Host header. Send `connection: close`.
+ */
+export async function rawRequest(port: number, bytes: string, timeoutMs = 5000): Promise<Response> {
+  const chunks: Buffer[] = []
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no complete answer within ${timeoutMs} ms`)), timeoutMs)
+    Bun.connect({
+      hostname: '127.0.0.1',
+      port,
+      socket: {
+        open: (socket) => void socket.write(bytes),
+        data: (_socket, data) => void chunks.push(Buffer.from(data)),
+        close: () => {
+          clearTimeout(timer)
+          resolve()
+        },
+        error: (_socket, error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      },
+    }).catch(reject)
+  })
+  let raw = Buffer.concat(chunks)
+  // Interim answers (100 Continue) come first; the answer is the one after them.
+  while (/^HTTP\/1\.1 1\d\d /.test(raw.subarray(0, 13).toString('latin1')))
+    raw = raw.subarray(raw.indexOf('\r\n\r\n') + 4)
+  const end = raw.indexOf('\r\n\r\n')
+  if (end < 0) throw new Error(`not an HTTP answer: ${JSON.stringify(raw.toString('latin1').slice(0, 200))}`)
+  const [statusLine = '', ...lines] = raw.subarray(0, end).toString('latin1').split('\r\n')
+  const status = Number(statusLine.split(' ')[1])
+  const headers = new Headers()
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim())
+  }
+  let body = raw.subarray(end + 4)
+  if (headers.get('transfer-encoding')?.includes('chunked')) {
+    const parts: Buffer[] = []
+    for (let at = 0; ; ) {
+      const lineEnd = body.indexOf('\r\n', at)
+      const size = Number.parseInt(body.subarray(at, lineEnd).toString('latin1'), 16)
+      if (!(size > 0)) break
+      parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size))
+      at = lineEnd + 2 + size + 2
+    }
+    body = Buffer.concat(parts)
+    headers.delete('transfer-encoding')
+  }
+  const nullBody = status === 204 || status === 304 || status < 200
+  return new Response(nullBody ? null : body, { status: Math.max(status, 200), headers })
+}
+
 /** Logs in through a real server; returns the Cookie header value (plain-http cookie name `sid`). */
 export async function loginVia(baseUrl: string, username: string, password: string): Promise<string> {
   const response = await http(baseUrl, 'POST', '/user/login', { body: { username, password } })

@@ -2,7 +2,7 @@
 // with its request schema, its error responses and the session cookie scheme (issue 2 point 12).
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { call, createTestEnv, type TestEnv } from './helpers'
+import { call, createTestEnv, expectError, type TestEnv } from './helpers'
 
 let env: TestEnv
 beforeAll(async () => {
@@ -64,9 +64,43 @@ describe('Swagger UI page', () => {
     expect(meta?.[1]).toBe(description)
   })
 
-  test('other asset names are 404, not files from elsewhere on disk', async () => {
+  test('other asset names are the JSON 404, not files from elsewhere on disk', async () => {
     for (const file of ['package.json', '..%2F..%2Fpackage.json', 'index.html']) {
-      expect((await call(env.app, 'GET', `/swagger/assets/${file}`)).status).toBe(404)
+      await expectError(await call(env.app, 'GET', `/swagger/assets/${file}`), 404, 'not_found')
+    }
+  })
+
+  test('a CSP allows its own scripts and exactly its one inline script, by hash; no framing', async () => {
+    const response = await call(env.app, 'GET', '/swagger/')
+    const html = await response.text()
+    const policy = new Map(
+      (response.headers.get('content-security-policy') ?? '')
+        .split(';')
+        .map((directive) => directive.trim().split(/\s+/))
+        .map(([name = '', ...values]) => [name, values]),
+    )
+    const inline = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map(([, script]) => script ?? '')
+    expect(inline).toHaveLength(1)
+    const hash = new Bun.CryptoHasher('sha256').update(inline[0] ?? '').digest('base64')
+    expect(policy.get('script-src')).toEqual(["'self'", `'sha256-${hash}'`])
+    expect(policy.get('default-src')).toEqual(["'none'"])
+    expect(policy.get('style-src')).toEqual(["'self'"])
+    expect(policy.get('connect-src')).toEqual(["'self'"])
+    expect(policy.get('frame-ancestors')).toEqual(["'none'"])
+    expect(response.headers.get('x-frame-options')).toBe('DENY')
+    // Every script and stylesheet the page loads is same-origin, so 'self' covers them.
+    for (const [, url] of html.matchAll(/\b(?:src|href)="([^"]+)"/g)) expect(url).toStartWith('/swagger/assets/')
+  })
+
+  test('with a trailing slash too, the page finds the spec (issue 17 point 12)', async () => {
+    for (const path of ['/swagger', '/swagger/']) {
+      const page = await call(env.app, 'GET', path)
+      expect(page.status).toBe(200)
+      const specUrl = /"url":"([^"]+)"/.exec(await page.text())?.[1] ?? ''
+      // Resolved the way the browser does, against the page's own URL.
+      const resolved = new URL(specUrl, `http://localhost${path}`).pathname
+      expect({ path, resolved }).toEqual({ path, resolved: '/swagger/json' })
+      expect((await call(env.app, 'GET', resolved)).status).toBe(200)
     }
   })
 })
@@ -122,6 +156,14 @@ describe('OpenAPI spec', () => {
     const security = (await spec()).paths['/user/logout']?.post?.security
     expect(security).toContainEqual({ sessionCookie: [] })
     expect(security).toContainEqual({})
+  })
+
+  test('/auth/verify is listed once, and no two operations share an operationId', async () => {
+    const paths = (await spec()).paths as Record<string, Record<string, { operationId?: string }>>
+    expect(Object.keys(paths['/auth/verify'] ?? {})).toEqual(['get'])
+    const ids = Object.values(paths).flatMap((methods) => Object.values(methods).map((op) => op.operationId))
+    expect(ids.every((id) => typeof id === 'string')).toBe(true)
+    expect(new Set(ids).size).toBe(ids.length)
   })
 
   test('the asset route is not in the spec', async () => {

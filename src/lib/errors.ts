@@ -3,7 +3,7 @@
 
 import { t } from 'elysia'
 import { ReplyError } from 'ioredis'
-import { BODY_LIMIT_BYTES } from './limits'
+import { BODY_LIMIT_BYTES, JSON_MAX_DEPTH } from './limits'
 
 /**
  * The error catalogue. A message is a sentence for people; clients act on the code. Messages that
@@ -12,8 +12,10 @@ import { BODY_LIMIT_BYTES } from './limits'
 export const ERRORS = {
   malformed_json: { status: 400, message: 'The request body is not valid JSON.' },
   malformed_body: { status: 400, message: 'The request body could not be parsed.' },
+  json_too_deep: { status: 400, message: `The request body nests JSON more than ${JSON_MAX_DEPTH} levels deep.` },
   invalid_cookie: { status: 400, message: 'A cookie could not be read.' },
   invalid_request: { status: 400, message: 'The request could not be read.' },
+  invalid_host: { status: 400, message: 'The Host header does not name a host.' },
   unauthenticated: { status: 401, message: 'A valid session is required.' },
   invalid_credentials: { status: 401, message: 'Invalid username or password.' },
   reauth_required: {

@@ -1,7 +1,8 @@
 // Request-level helpers: client address, request ids, CSRF origin checks and bounded JSON bodies.
 
+import type { Config } from '../config'
 import { AppError } from './errors'
-import { BODY_LIMIT_BYTES } from './limits'
+import { BODY_LIMIT_BYTES, JSON_MAX_DEPTH } from './limits'
 
 export { BODY_LIMIT_BYTES } from './limits'
 
@@ -11,6 +12,39 @@ export function isSafeMethod(method: string): boolean {
   return SAFE_METHODS.has(method)
 }
 
+/** HSTS for a year, when the app is known to be served over HTTPS. */
+const HSTS = 'max-age=31536000; includeSubDomains'
+
+/**
+ * Headers on every answer, errors included. Nothing an auth service answers should be cached, least
+ * of all a Set-Cookie; no answer is a page to frame or to run anything in (the docs page sets its own
+ * policy). HSTS only in production with Secure cookies, the one setup known to be HTTPS end to end:
+ * sent over plain-http development it would pin a developer's browser to HTTPS for that host.
+ */
+export function responseHeaders(config: Pick<Config, 'production' | 'cookieSecure'>): Readonly<Record<string, string>> {
+  return Object.freeze({
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'x-frame-options': 'DENY',
+    'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+    ...(config.production && config.cookieSecure ? { 'strict-transport-security': HSTS } : {}),
+  })
+}
+
+/** The media type of a Content-Type (Elysia passes it cut at ";") names JSON: application/json, in any case. */
+export function isJsonMediaType(contentType: string): boolean {
+  return contentType.trim().toLowerCase() === 'application/json'
+}
+
+/** The request's path for a log line: never its query, which may carry anything. */
+export function pathForLog(request: Request): string {
+  const url = request.url
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2)
+  const end = url.indexOf('?', start)
+  return (start < 0 ? '' : end < 0 ? url.slice(start) : url.slice(start, end)).slice(0, 200)
+}
+
 export const REQUEST_ID_HEADER = 'x-request-id'
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 
@@ -18,6 +52,18 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 export function requestIdFor(request: Request): string {
   const incoming = request.headers.get(REQUEST_ID_HEADER)
   return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID()
+}
+
+/**
+ * Bun builds request.url from the Host header. A Host that names no host (`a@b`, `x y`, `a:b`)
+ * leaves a relative or unparseable URL that neither the router nor the origin check can read, so
+ * it is refused at once, as RFC 9112 asks (400).
+ */
+export function assertWellFormedHost(request: Request): void {
+  const url = request.url
+  if (!(url.startsWith('http://') || url.startsWith('https://')) || !URL.canParse(url)) {
+    throw new AppError('invalid_host', { field: 'host' })
+  }
 }
 
 const IP_CHARS = /^[0-9A-Fa-f:.]{2,45}$/
@@ -62,7 +108,31 @@ export function assertDeclaredLength(request: Request): void {
   if (length !== null && Number(length) > BODY_LIMIT_BYTES) throw payloadTooLarge()
 }
 
-/** Reads a JSON body, stopping at the limit even when no Content-Length was sent (chunked). */
+/**
+ * True when JSON text opens more than `max` arrays or objects at once. One pass over the text,
+ * outside strings; malformed text is left for JSON.parse to refuse.
+ */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/**
+ * Reads a JSON body, stopping at the limit even when no Content-Length was sent (chunked), and
+ * refusing nesting deeper than JSON_MAX_DEPTH before it is parsed.
+ */
 export async function readJsonBody(request: Request): Promise<unknown> {
   const reader = request.body?.getReader()
   if (!reader) return undefined
@@ -80,6 +150,7 @@ export async function readJsonBody(request: Request): Promise<unknown> {
   }
   if (size === 0) return undefined
   const text = new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks))
+  if (nestsDeeperThan(text, JSON_MAX_DEPTH)) throw new AppError('json_too_deep')
   try {
     return JSON.parse(text)
   } catch {

@@ -22,5 +22,15 @@ export const PASSWORD_MIN_LENGTH = 8
 /** Bounded so a login cannot make the server hash megabytes; 256 is far past any passphrase. */
 export const PASSWORD_MAX_LENGTH = 256
 
+/** Row ids (users, and the user ids in audit events) are PostgreSQL `integer`: 1 to this. */
+export const ROW_ID_MAX = 2_147_483_647
+
 /** Request bodies: far above any body Tessera accepts, far below what would cost it memory. */
 export const BODY_LIMIT_BYTES = 64 * 1024
+
+/**
+ * JSON bodies nest at most this deep. Every body Tessera accepts is a flat object; a deeper one is
+ * refused before parsing, so no recursive walk (validation, its error messages, logging) ever meets
+ * thousands of levels.
+ */
+export const JSON_MAX_DEPTH = 32

@@ -3,7 +3,7 @@
 import { ErrorBody } from './errors'
 
 const DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed JSON body.',
+  400: 'Malformed JSON body, or JSON nested too deep.',
   401: 'No valid session: log in first.',
   403: 'Logged in but lacking the permission, or a cross-origin request.',
   404: 'Not found.',

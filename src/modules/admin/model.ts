@@ -1,7 +1,11 @@
 // Schemas for the administration routes under /admin.
 
 import { t } from 'elysia'
+import { ROW_ID_MAX } from '../../lib/limits'
 import { PublicSessionId } from '../sessions/model'
+
+// Bounded to PostgreSQL's integer, so an id past it is a 422 here rather than an error there.
+const UserId = t.Integer({ minimum: 1, maximum: ROW_ID_MAX, description: 'User id.' })
 
 export const AdminUser = t.Object({
   id: t.Integer(),
@@ -21,17 +25,26 @@ export const UserPage = t.Object({
 
 export const UserListQuery = t.Object({
   q: t.Optional(
-    t.String({ maxLength: 64, description: 'Case-insensitive substring of the username.', examples: ['ali'] }),
+    // Usernames hold only these characters, so nothing else could match; a NUL never reaches PostgreSQL.
+    t.String({
+      maxLength: 64,
+      pattern: '^[A-Za-z0-9._-]*$',
+      description: 'Case-insensitive substring of the username.',
+      error: 'q may contain only letters, digits, dots, dashes and underscores',
+      examples: ['ali'],
+    }),
   ),
   disabled: t.Optional(t.Boolean({ description: 'Only disabled (true) or only enabled (false) users.' })),
-  after: t.Optional(t.Integer({ minimum: 0, description: 'Cursor: the `nextAfter` of the previous page.' })),
+  after: t.Optional(
+    t.Integer({ minimum: 0, maximum: ROW_ID_MAX, description: 'Cursor: the `nextAfter` of the previous page.' }),
+  ),
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 100, default: 50, description: 'Page size, 1-100.' })),
 })
 
-export const UserIdParams = t.Object({ id: t.Integer({ minimum: 1, description: 'User id.' }) })
+export const UserIdParams = t.Object({ id: UserId })
 
 export const UserSessionParams = t.Object({
-  id: t.Integer({ minimum: 1, description: 'User id.' }),
+  id: UserId,
   sessionId: PublicSessionId,
 })
 

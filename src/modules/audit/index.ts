@@ -3,10 +3,11 @@
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
 import { withPostgres } from '../../lib/errors'
+import { ROW_ID_MAX } from '../../lib/limits'
 import { errors } from '../../lib/responses'
 import { EVENT_TYPES } from '../../store'
 import type { authPlugin } from '../auth/plugin'
-import { listAuditEvents } from './service'
+import { instantOf, listAuditEvents } from './service'
 
 const AuditEvent = t.Object({
   id: t.String({ description: 'Redis Stream entry id; unique.' }),
@@ -27,8 +28,8 @@ export function auditRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
         listAuditEvents(ctx.db, {
           userId: query.userId,
           type: query.type,
-          from: query.from ? new Date(query.from) : undefined,
-          to: query.to ? new Date(query.to) : undefined,
+          from: query.from ? instantOf(query.from, 'from') : undefined,
+          to: query.to ? instantOf(query.to, 'to') : undefined,
           limit: query.limit ?? 50,
           cursor: query.cursor,
         }),
@@ -38,11 +39,19 @@ export function auditRoutes(ctx: AppContext, auth: ReturnType<typeof authPlugin>
       query: t.Object(
         {
           userId: t.Optional(
-            t.Integer({ minimum: 1, description: 'Events where this user is the subject or the actor.' }),
+            t.Integer({
+              minimum: 1,
+              maximum: ROW_ID_MAX,
+              description: 'Events where this user is the subject or the actor.',
+            }),
           ),
           type: t.Optional(t.Union(EVENT_TYPES.map((type) => t.Literal(type)))),
-          from: t.Optional(t.String({ format: 'date-time', description: 'Inclusive lower bound on the event time.' })),
-          to: t.Optional(t.String({ format: 'date-time', description: 'Inclusive upper bound on the event time.' })),
+          from: t.Optional(
+            t.String({ format: 'date-time', description: 'Inclusive lower bound on the event time, years 1 to 9999.' }),
+          ),
+          to: t.Optional(
+            t.String({ format: 'date-time', description: 'Inclusive upper bound on the event time, years 1 to 9999.' }),
+          ),
           limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
           cursor: t.Optional(t.String({ maxLength: 40, description: 'nextCursor from the previous page.' })),
         },

@@ -26,16 +26,30 @@ export interface AuditPage {
   nextCursor: string | null
 }
 
+const invalid = (field: string, detail: string) =>
+  new AppError('validation_failed', { params: { detail: `${field}: ${detail}` }, field })
+
+// Instants both JavaScript's Date and PostgreSQL's timestamptz write and read as ISO 8601 text.
+// The date-time format lets through what neither takes (year 0, a leap second, +23:59 offsets
+// that land in year 0), so the parsed value is bounded too.
+const EARLIEST_MS = Date.parse('0001-01-01T00:00:00.000Z')
+const LATEST_MS = Date.parse('9999-12-31T23:59:59.999Z')
+const inRange = (ms: number) => ms >= EARLIEST_MS && ms <= LATEST_MS
+
+/** A query's date-time as a Date PostgreSQL accepts, or a 422 naming the field. */
+export function instantOf(text: string, field: string): Date {
+  const ms = Date.parse(text)
+  if (!inRange(ms)) throw invalid(field, 'must be a date-time from year 1 to 9999')
+  return new Date(ms)
+}
+
 // The cursor is "<at in ms>.<row id>" of the last row returned: stable under concurrent inserts.
 function parseCursor(cursor: string): { at: Date; id: number } {
   const match = /^(\d{1,16})\.(\d{1,19})$/.exec(cursor)
-  if (!match) {
-    throw new AppError('validation_failed', {
-      params: { detail: 'cursor: not a cursor this API returned' },
-      field: 'cursor',
-    })
-  }
-  return { at: new Date(Number(match[1])), id: Number(match[2]) }
+  const at = Number(match?.[1])
+  const id = Number(match?.[2])
+  if (!match || !inRange(at) || !Number.isSafeInteger(id)) throw invalid('cursor', 'not a cursor this API returned')
+  return { at: new Date(at), id }
 }
 
 export async function listAuditEvents(db: Db, query: AuditQuery): Promise<AuditPage> {

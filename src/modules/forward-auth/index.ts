@@ -88,10 +88,14 @@ export function forwardAuthRoutes(ctx: AppContext) {
     return ''
   }
 
+  // Every method is served alike, but documented once (as GET, with one operationId): an `all`
+  // route would be listed under each of eight methods with the same operationId.
   return new Elysia({ name: 'tessera.routes.forward-auth', seed: ctx.id, tags: ['gateway'] })
-    .all(FORWARD_AUTH_PATH, verify, {
+    .all(FORWARD_AUTH_PATH, verify, { query: ForwardAuthQuery, detail: { hide: true } })
+    .get(FORWARD_AUTH_PATH, verify, {
       query: ForwardAuthQuery,
       detail: {
+        operationId: 'forwardAuth',
         summary: 'Forward auth (gateways)',
         security: [...SESSION_SECURITY, {}],
         description: DESCRIPTION,
