@@ -5,7 +5,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { deleteKeys } from '../test/services'
+import { connectRedis, createRedisClient } from '../src/store'
+import { startRedisCluster, type TestCluster } from '../test/cluster'
+import { deleteKeys, REDIS_URL } from '../test/services'
 import { machineCpu, ROOT, stealShare } from './lib/measure'
 import { BASE, renderReport } from './lib/report'
 import { type BenchEnv, createBenchEnv, type Server, type Side, USER_PASSWORD } from './lib/servers'
@@ -15,12 +17,14 @@ import { measurePropagation, type Propagation } from './scenarios/propagation'
 
 /**
  * The servers the scenarios run on. A Tessera server is the environment it runs with, over
- * production defaults, so that a variant (another Redis, another cache size) is one more entry;
- * a peer is its file in bench/peers.
+ * production defaults, so that a variant (another Redis, another cache size) is one more entry
+ * (`cluster`: on the bench's own 3-master Redis Cluster); a peer is its file in bench/peers.
  */
-const SERVERS: Record<string, { env: Record<string, string> } | { peer: string }> = {
+const SERVERS: Record<string, { env: Record<string, string>; cluster?: true } | { peer: string }> = {
   main: { env: {} },
   nocache: { env: { SESSION_CACHE_SIZE: '0' } },
+  main_cluster: { env: {}, cluster: true },
+  nocache_cluster: { env: { SESSION_CACHE_SIZE: '0' }, cluster: true },
   peer_express: { peer: 'express.mjs' },
   peer_fastify: { peer: 'fastify.mjs' },
 }
@@ -30,13 +34,18 @@ const HTTP_SCENARIOS = [
   { name: 'ping', server: 'main', path: '/healthz', session: false },
   { name: 'me_cached', server: 'main', path: '/user/me', session: true },
   { name: 'me_redis', server: 'nocache', path: '/user/me', session: true },
+  { name: 'me_redis_cluster', server: 'nocache_cluster', path: '/user/me', session: true },
   { name: 'verify', server: 'main', path: '/auth/verify', session: true },
   { name: 'login', server: 'main', path: '/user/login', session: false },
   { name: 'peer_express', server: 'peer_express', path: '/me', session: true },
   { name: 'peer_fastify', server: 'peer_fastify', path: '/me', session: true },
 ]
-const ALL = [...HTTP_SCENARIOS.map((s) => s.name), 'redis_memory', 'cache_memory', 'propagation']
+const ALL = [...HTTP_SCENARIOS.map((s) => s.name), 'redis_memory', 'cache_memory', 'propagation', 'propagation_cluster']
 const isPeer = (server: string) => SERVERS[server] !== undefined && 'peer' in SERVERS[server]
+const onCluster = (server: string) => {
+  const spec = SERVERS[server]
+  return spec !== undefined && 'env' in spec && spec.cluster === true
+}
 
 function parseOptions(argv: string[]) {
   const values = new Map(argv.map((arg) => [arg.replace(/^--/, '').split('=')[0] ?? '', arg.split('=')[1] ?? '']))
@@ -82,19 +91,33 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   const cpuStart = machineCpu()
 
   const sides: Side[] = [env.current]
-  if (options.baseline && http.some((s) => !isPeer(s.server))) {
+  // Only the current code runs on the cluster: the baseline may predate cluster support.
+  const compared = (server: string) => !isPeer(server) && !onCluster(server)
+  if (options.baseline && http.some((s) => compared(s.server))) {
     log(`checking out ${options.baseline} into a temporary worktree, with its dependencies`)
     sides.push(env.checkoutBaseline(options.baseline))
   }
   const users = await env.seedUsers(options.loginUsers)
   const user = users[0] as { id: number; username: string }
   const servers = new Map<string, Server>()
+  let cluster: TestCluster | undefined
+  const clusterEnv = async () => {
+    if (!cluster) {
+      log('starting a Redis Cluster of 3 masters with one replica each')
+      cluster = await startRedisCluster({ masters: 3, replicas: 1 })
+      env.onClose(async () => cluster?.stop())
+    }
+    return { REDIS_CLUSTER_NODES: cluster.seeds.join(',') }
+  }
   const serverFor = async (name: string, side = env.current) => {
     const key = side === env.current ? name : `${name}${BASE}`
     const spec = SERVERS[name] ?? { env: {} }
+    const extra = onCluster(name) ? await clusterEnv() : {}
     const server =
       servers.get(key) ??
-      ('peer' in spec ? await env.startPeer(name, spec.peer) : await env.startTessera(key, spec.env, side))
+      ('peer' in spec
+        ? await env.startPeer(name, spec.peer)
+        : await env.startTessera(key, { ...spec.env, ...extra }, side))
     if (!servers.has(key)) log(`${key} is up (pid ${server.proc.pid})`)
     servers.set(key, server)
     return server
@@ -106,7 +129,7 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   if (wanted('login')) writeFileSync(bodies, `${users.map(body).join('\n')}\n`)
   for (const s of http) {
     const group: Scenario[] = []
-    for (const side of isPeer(s.server) ? [env.current] : sides) {
+    for (const side of compared(s.server) ? sides : [env.current]) {
       const server = await serverFor(s.server, side)
       const url = `${server.url}${s.path}`
       const cookie = s.session ? [`Cookie: ${await server.login(user.username)}`] : []
@@ -129,6 +152,16 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
     const [a, b] = [await serverFor('main'), await env.startTessera('b')]
     log(`propagation: ${options.trials} trials, logout through ${a.name}, polling ${b.name}`)
     propagation = await measurePropagation(env.contextFor({}), a, b, user, options.trials)
+  }
+  let propagationCluster: Propagation | undefined
+  if (wanted('propagation_cluster')) {
+    const clustered = await clusterEnv()
+    const [a, b] = [await serverFor('main_cluster'), await env.startTessera('b_cluster', clustered)]
+    const client = createRedisClient({ url: REDIS_URL, clusterNodes: clustered.REDIS_CLUSTER_NODES.split(',') })
+    await connectRedis(client)
+    log(`propagation on the cluster: ${options.trials} trials, logout through ${a.name}, polling ${b.name}`)
+    propagationCluster = await measurePropagation(env.contextFor(clustered, client), a, b, user, options.trials)
+    client.disconnect()
   }
   await env.stopServers()
 
@@ -172,11 +205,12 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
     http: rounds,
     baseline: sides[1] && {
       label: sides[1].label,
-      scenarios: http.filter((s) => !isPeer(s.server)).map((s) => s.name),
+      scenarios: http.filter((s) => compared(s.server)).map((s) => s.name),
     },
     redisMemory,
     cacheMemory,
     propagation,
+    propagationCluster,
   })
   const results = join(ROOT, 'bench', 'results')
   mkdirSync(results, { recursive: true })

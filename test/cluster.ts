@@ -20,6 +20,10 @@ export interface TestCluster {
   /** `127.0.0.1:<port>` of every node, for REDIS_CLUSTER_NODES. */
   readonly seeds: string[]
   readonly nodes: ClusterNode[]
+  /** Cluster-enabled nodes started but not joined: for a test to add (`redis-cli --cluster add-node`). */
+  readonly spares: ClusterNode[]
+  /** Waits until every member knows the node on `port` and it knows the cluster. */
+  joined(port: number, timeoutMs?: number): Promise<void>
   /** A plain connection to one node (closed by `stop`). */
   connect(port: number): Redis
   /** The ports of the masters now, and of each one's replicas. */
@@ -37,9 +41,10 @@ async function stopProcess(proc: Subprocess): Promise<void> {
   await proc.exited
 }
 
-export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Promise<TestCluster> {
+export async function startRedisCluster({ masters = 3, replicas = 1, spare = 0 } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cluster-'))
   const nodes: ClusterNode[] = []
+  const spares: ClusterNode[] = []
   const clients: Redis[] = []
   const connect = (port: number) => {
     const client = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1 })
@@ -52,7 +57,30 @@ export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Pro
       return nodes.map((node) => node.address)
     },
     nodes,
+    spares,
     connect,
+    async joined(port, timeoutMs = 30_000) {
+      await waitFor(
+        async () => {
+          const probe = connect(port)
+          try {
+            const known = String(await probe.cluster('NODES'))
+              .trim()
+              .split('\n').length
+            return known >= nodes.length + 1 && String(await probe.cluster('INFO')).includes('cluster_state:ok')
+          } finally {
+            probe.disconnect()
+          }
+        },
+        timeoutMs,
+        `node ${port} to join the cluster`,
+      )
+      const node = spares.find((n) => n.port === port)
+      if (node) {
+        spares.splice(spares.indexOf(node), 1)
+        nodes.push(node)
+      }
+    },
     async topology() {
       // Any node still running knows the whole topology.
       const alive = nodes.find((node) => node.proc.exitCode === null && node.proc.signalCode === null)
@@ -104,13 +132,13 @@ export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Pro
     },
     async stop() {
       for (const client of clients) client.disconnect()
-      await Promise.all(nodes.map((node) => stopProcess(node.proc)))
+      await Promise.all([...nodes, ...spares].map((node) => stopProcess(node.proc)))
       rmSync(dir, { recursive: true, force: true })
     },
   }
 
   try {
-    for (let i = 0; i < masters * (1 + replicas); i++) {
+    for (let i = 0; i < masters * (1 + replicas) + spare; i++) {
       const port = freePort()
       const proc = Bun.spawn(
         [
@@ -134,9 +162,9 @@ export async function startRedisCluster({ masters = 3, replicas = 1 } = {}): Pro
         ],
         { stdout: 'ignore', stderr: 'ignore' },
       )
-      nodes.push({ port, address: `127.0.0.1:${port}`, proc })
+      ;(i < masters * (1 + replicas) ? nodes : spares).push({ port, address: `127.0.0.1:${port}`, proc })
     }
-    for (const node of nodes) {
+    for (const node of [...nodes, ...spares]) {
       await waitFor(
         async () => {
           const probe = connect(node.port)

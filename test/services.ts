@@ -1,6 +1,8 @@
 // The real Redis and PostgreSQL that tests and the benchmark run against, and how each caller owns
 // a piece of them (a database and a key prefix of its own). No bun:test here: bench/ imports it.
 
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type Redis from 'ioredis'
 import { createDatabase } from '../src/db/client'
 import { ensureDatabase, migrateDatabase } from '../src/db/migrate'
@@ -52,4 +54,31 @@ export function freePort(): number {
   const { port } = listener
   listener.stop(true)
   return port
+}
+
+const ROOT = new URL('..', import.meta.url).pathname
+
+/** Runs a setup command to completion, or throws with its output. */
+export function runOrThrow(command: string[], cwd: string): string {
+  const out = Bun.spawnSync(command, { cwd, stdout: 'pipe', stderr: 'pipe' })
+  if (out.exitCode !== 0) throw new Error(`${command.join(' ')} failed in ${cwd}:\n${out.stdout}${out.stderr}`)
+  return out.stdout.toString().trim()
+}
+
+/**
+ * Another revision of this repository, checked out into a temporary git worktree with its own
+ * dependencies: for running an older server beside the current one (upgrade tests, the bench's
+ * --baseline). `remove` deletes the worktree.
+ */
+export function checkoutRevision(rev: string, name: string): { label: string; root: string; remove(): void } {
+  const label = runOrThrow(['git', 'rev-parse', '--short', `${rev}^{commit}`], ROOT)
+  const root = join(tmpdir(), `tessera-${name}-${suffix()}`)
+  runOrThrow(['git', 'worktree', 'add', '--detach', root, label], ROOT)
+  try {
+    runOrThrow(['bun', 'install', '--frozen-lockfile', '--silent'], root)
+  } catch (error) {
+    runOrThrow(['git', 'worktree', 'remove', '--force', root], ROOT)
+    throw error
+  }
+  return { label, root, remove: () => void runOrThrow(['git', 'worktree', 'remove', '--force', root], ROOT) }
 }

@@ -2,7 +2,6 @@
 // that --baseline runs beside the current code. Everything it makes is removed by close().
 
 import { existsSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { type AppContext, createContext } from '../../src/context'
@@ -10,9 +9,9 @@ import { createDatabase } from '../../src/db/client'
 import { users } from '../../src/db/schema'
 import { silentLogger } from '../../src/lib/logger'
 import { hashPassword } from '../../src/modules/users/password'
-import { connectRedis, createRedis } from '../../src/store'
+import { connectRedis, createRedis, type RedisClient } from '../../src/store'
 import { cookieFrom, http, loginVia, processEnv, type ServerProcess, startServer } from '../../test/processes'
-import { createTestDatabase, deleteKeys, REDIS_URL, suffix } from '../../test/services'
+import { checkoutRevision, createTestDatabase, deleteKeys, REDIS_URL, runOrThrow, suffix } from '../../test/services'
 import { ROOT } from './measure'
 
 export const USER_PASSWORD = 'bench-password-0123456789'
@@ -32,13 +31,6 @@ export interface Server extends ServerProcess {
   login(username: string): Promise<string>
 }
 
-/** Runs a setup command to completion, or throws with its output. */
-function run(command: string[], cwd: string): string {
-  const out = Bun.spawnSync(command, { cwd, stdout: 'pipe', stderr: 'pipe' })
-  if (out.exitCode !== 0) throw new Error(`${command.join(' ')} failed in ${cwd}:\n${out.stdout}${out.stderr}`)
-  return out.stdout.toString().trim()
-}
-
 export async function createBenchEnv() {
   const id = suffix()
   const prefix = `bench:${id}:`
@@ -49,7 +41,8 @@ export async function createBenchEnv() {
   const redis = createRedis(REDIS_URL, { commandTimeout: 60_000 })
   await connectRedis(redis)
   const running = new Set<Server>()
-  const worktrees: string[] = []
+  const worktrees: (() => void)[] = []
+  const closers: (() => Promise<unknown>)[] = []
   const current: Side = { label: 'current', root: ROOT, prefix }
 
   const serverEnv = (side: Side, name: string, overrides: Record<string, string>) => ({
@@ -78,10 +71,15 @@ export async function createBenchEnv() {
     redis,
     current,
 
-    /** A context built exactly as a current server with these settings builds it. */
-    contextFor(overrides: Record<string, string>): AppContext {
+    /** A context built exactly as a current server with these settings builds it (on `client`, if given). */
+    contextFor(overrides: Record<string, string>, client: RedisClient = redis): AppContext {
       const config = loadConfig(processEnv(serverEnv(current, 'bench', overrides)))
-      return createContext({ config, db: database.db, redis, logger: silentLogger })
+      return createContext({ config, db: database.db, redis: client, logger: silentLogger })
+    },
+
+    /** Something else to undo when the run ends (after the servers stop), such as a test cluster. */
+    onClose(close: () => Promise<unknown>): void {
+      closers.push(close)
     },
 
     /** Inserts `count` users sharing one password (one argon2 hash, made at the real parameters). */
@@ -99,11 +97,8 @@ export async function createBenchEnv() {
      * database, migrated by the current code: the baseline is expected to be an older revision.
      */
     checkoutBaseline(rev: string): Side {
-      const label = run(['git', 'rev-parse', '--short', `${rev}^{commit}`], ROOT)
-      const root = join(tmpdir(), `tessera-baseline-${id}`)
-      run(['git', 'worktree', 'add', '--detach', root, label], ROOT)
-      worktrees.push(root)
-      run(['bun', 'install', '--frozen-lockfile', '--silent'], root)
+      const { label, root, remove } = checkoutRevision(rev, 'baseline')
+      worktrees.push(remove)
       return { label, root, prefix: `${prefix}baseline:` }
     },
 
@@ -117,7 +112,7 @@ export async function createBenchEnv() {
     async startPeer(name: string, file: string): Promise<Server> {
       if (!existsSync(join(PEERS_DIR, 'node_modules', '.package-lock.json'))) {
         console.error('bench: installing the peers’ pinned dependencies (npm ci in bench/peers)')
-        run(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error'], PEERS_DIR)
+        runOrThrow(['npm', 'ci', '--no-audit', '--no-fund', '--loglevel=error'], PEERS_DIR)
       }
       const vars = { NODE_ENV: 'production', REDIS_URL, KEY_PREFIX: `${prefix}${name}:` }
       const command = [process.env.BENCH_NODE ?? 'node', file]
@@ -134,13 +129,14 @@ export async function createBenchEnv() {
     /** Stops every server, then removes the keys, the database and any baseline worktree. */
     async close(): Promise<void> {
       await stopServers()
+      for (const close of closers) await close().catch((error) => console.error(`bench: ${error}`))
       for (const root of [prefix, shortPrefix]) await deleteKeys(redis, root).catch(() => {})
       await redis.quit().catch(() => {})
       await database.close().catch(() => {})
       await db.drop().catch((error) => console.error(`bench: could not drop the database: ${error}`))
-      for (const root of worktrees) {
+      for (const remove of worktrees) {
         try {
-          run(['git', 'worktree', 'remove', '--force', root], ROOT)
+          remove()
         } catch (error) {
           console.error(`bench: ${error}`)
         }

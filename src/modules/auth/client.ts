@@ -38,10 +38,12 @@ class RequestActor implements Actor {
   constructor(
     readonly id: number,
     readonly permissions: readonly string[],
-    private readonly read: () => ClientFacts,
+    private readonly ctx: AppContext,
+    private readonly request: Request,
+    private readonly server: Server,
   ) {}
   private get facts(): ClientFacts {
-    this.#facts ??= this.read()
+    this.#facts ??= clientFacts(this.ctx, this.request, this.server)
     return this.#facts
   }
   get ip() {
@@ -58,7 +60,7 @@ export function requestActor(
   request: Request,
   server: Server,
 ): Actor {
-  return new RequestActor(session.userId, session.permissions, () => clientFacts(ctx, request, server))
+  return new RequestActor(session.userId, session.permissions, ctx, request, server)
 }
 
 /** An anonymous caller (registration, login): nobody, holding nothing. */
