@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import Redis from 'ioredis'
-import { waitFor } from './processes'
+import { stopProcess, waitFor } from './processes'
 import { freePort } from './services'
 
 export interface ClusterNode {
@@ -31,14 +31,6 @@ export interface TestCluster {
   /** Waits until every node reports cluster_state:ok and the masters cover every slot. */
   healthy(timeoutMs?: number): Promise<void>
   stop(): Promise<void>
-}
-
-async function stopProcess(proc: Subprocess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return
-  proc.kill('SIGTERM')
-  const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)])
-  if (!exited) proc.kill('SIGKILL')
-  await proc.exited
 }
 
 export async function startRedisCluster({ masters = 3, replicas = 1, spare = 0 } = {}): Promise<TestCluster> {

@@ -54,7 +54,8 @@ export function processEnv(vars: Record<string, string>): Record<string, string>
   }
 }
 
-async function stopProcess(proc: Subprocess): Promise<void> {
+/** Stops a process this test started: SIGTERM, then SIGKILL after 5 s. */
+export async function stopProcess(proc: Subprocess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return
   proc.kill('SIGTERM')
   const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(5_000).then(() => false)])
