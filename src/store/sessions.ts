@@ -107,6 +107,7 @@ async function withUserSessions<T>(
     )
     if (result !== -2) return result
   }
+  // Only a storm of logins and logouts of one user gets here: an outage-like "retry shortly" (503).
   throw new Error(`the session index of user ${userId} kept changing`)
 }
 
