@@ -22,6 +22,8 @@ export const SYSTEM_TOOLS: readonly SystemTool[] = [
   { command: 'nginx', package: 'nginx', suites: ['test'], usedBy: 'test/nginx-forward-auth.test.ts' },
   // Redis may run in Docker (docker-compose.yml), but some tests start their own redis-server.
   { command: 'redis-server', package: 'redis-server', suites: ['test'], usedBy: 'test/processes.ts' },
+  // Driven by playwright-core, which never downloads a browser of its own.
+  { command: 'chromium', package: 'chromium', suites: ['test'], usedBy: 'test/browser.test.ts' },
   { command: 'wrk', package: 'wrk', suites: ['bench'], usedBy: 'bun run bench' },
 ]
 

@@ -10,6 +10,7 @@ import { auditDeadLetters, auditEvents } from '../../db/schema'
 import { isPostgresUnavailable } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
 import type { Metrics } from '../../lib/metrics'
+import { sleep } from '../../lib/sleep'
 import { decodeEvent, eventText, PartitionConnection, type RedisClient, type StoreKeys } from '../../store'
 
 export const AUDIT_GROUP = 'audit'
@@ -261,7 +262,7 @@ async function consumePartition(options: AuditConsumerOptions, index: number): P
       ready = false
       connection.reset()
       logger.warn('audit consumer retrying', { partition: index, error: describeError(error) })
-      await Bun.sleep(500)
+      await sleep(500)
     }
   }
   connection.reset()

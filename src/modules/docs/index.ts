@@ -2,6 +2,8 @@
 // scripts served from the installed swagger-ui-dist package so the page works without internet.
 
 import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
 import { unwrapSchema } from '@elysiajs/openapi/openapi'
@@ -10,8 +12,14 @@ import { Elysia, type InternalRoute } from 'elysia'
 import type { Config } from '../../config'
 import { AppError, ErrorBody } from '../../lib/errors'
 
-const ASSETS_DIR = dirname(require.resolve('swagger-ui-dist/package.json'))
-const ASSETS = new Set(['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png'])
+// createRequire and node:fs rather than Bun's `require` and Bun.file: the same app runs on Deno.
+const ASSETS_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
+/** The files the page loads, by their content type. */
+const ASSETS = new Map([
+  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+  ['swagger-ui.css', 'text/css; charset=utf-8'],
+  ['favicon-32x32.png', 'image/png'],
+])
 
 export const SESSION_SECURITY = [{ sessionCookie: [] }]
 
@@ -98,9 +106,11 @@ export function docs(config: Config) {
     })
     .get(
       '/swagger/assets/:file',
-      ({ params }) => {
-        if (!ASSETS.has(params.file)) throw new AppError('not_found')
-        return Bun.file(join(ASSETS_DIR, params.file))
+      async ({ params, set }) => {
+        const type = ASSETS.get(params.file)
+        if (!type) throw new AppError('not_found')
+        set.headers['content-type'] = type
+        return new Uint8Array(await readFile(join(ASSETS_DIR, params.file)))
       },
       { detail: { hide: true } },
     )

@@ -4,6 +4,7 @@
 
 import type { Logger } from '../../lib/logger'
 import { describeError } from '../../lib/logger'
+import { sleep } from '../../lib/sleep'
 import {
   type AuthEvent,
   decodeEvent,
@@ -111,7 +112,7 @@ async function tailPartition(options: EventTailerOptions, partition: number): Pr
             error: describeError(error),
           })
         }
-        await Bun.sleep(Math.min(50 * 2 ** failures, 1_000))
+        await sleep(Math.min(50 * 2 ** failures, 1_000))
       }
     }
   } finally {
