@@ -10,3 +10,9 @@ declare module '*.sql' {
   export default source
 }
 
+// File imports (`with { type: 'file' }`): a path, to the file itself from source and to the copy
+// `bun build --compile` embeds in the binary. Swagger UI's assets are imported this way.
+declare module 'swagger-ui-dist/*' {
+  const path: string
+  export default path
+}

@@ -2,16 +2,26 @@
 // scripts served from the installed swagger-ui-dist package so the page works without internet.
 
 import { createHash } from 'node:crypto'
-import { dirname, join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
 import { unwrapSchema } from '@elysiajs/openapi/openapi'
 import { SwaggerUIRender } from '@elysiajs/openapi/swagger'
 import { Elysia, type InternalRoute } from 'elysia'
+import favicon from 'swagger-ui-dist/favicon-32x32.png' with { type: 'file' }
+import stylesheet from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
+import bundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import type { Config } from '../../config'
 import { AppError, ErrorBody } from '../../lib/errors'
 
-const ASSETS_DIR = dirname(require.resolve('swagger-ui-dist/package.json'))
-const ASSETS = new Set(['swagger-ui-bundle.js', 'swagger-ui.css', 'favicon-32x32.png'])
+/**
+ * The UI's files, imported as files: each is a path to the file in node_modules when run from
+ * source, and to a copy embedded in the program by `bun build --compile`, which has no
+ * node_modules beside it.
+ */
+const ASSETS: ReadonlyMap<string, string> = new Map([
+  ['swagger-ui-bundle.js', bundle],
+  ['swagger-ui.css', stylesheet],
+  ['favicon-32x32.png', favicon],
+])
 
 export const SESSION_SECURITY = [{ sessionCookie: [] }]
 
@@ -99,8 +109,9 @@ export function docs(config: Config) {
     .get(
       '/swagger/assets/:file',
       ({ params }) => {
-        if (!ASSETS.has(params.file)) throw new AppError('not_found')
-        return Bun.file(join(ASSETS_DIR, params.file))
+        const path = ASSETS.get(params.file)
+        if (!path) throw new AppError('not_found')
+        return Bun.file(path)
       },
       { detail: { hide: true } },
     )
