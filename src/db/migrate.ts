@@ -45,13 +45,15 @@ export async function ensureDatabase(url: string): Promise<void> {
  * Applies the embedded migrations under a session-level advisory lock, so instances booting
  * together against an empty database run them once while the others wait and then find nothing to
  * do. drizzle's own migrator does the work (`migrate` from drizzle-orm/postgres-js/migrator is this
- * call after reading a folder): the same transaction and the same bookkeeping table.
+ * call after reading a folder): the same transaction and the same bookkeeping table. Returns the
+ * migrations it applied.
  */
-export async function migrateDatabase(url: string): Promise<void> {
+export async function migrateDatabase(url: string): Promise<EmbeddedMigration[]> {
   const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`
     try {
+      const pending = await pendingOn(sql)
       // The session's relational-schema generics differ from the ones migrate() declares (it takes
       // any schema); drizzle's own migrator passes its session the same way.
       const session = drizzle(sql)._.session as unknown as PgSession
@@ -60,6 +62,7 @@ export async function migrateDatabase(url: string): Promise<void> {
         migrationsSchema: MIGRATIONS_SCHEMA,
         migrationsTable: MIGRATIONS_TABLE,
       })
+      return pending
     } finally {
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK_ID})`
     }
@@ -76,14 +79,18 @@ export async function migrateDatabase(url: string): Promise<void> {
 export async function pendingMigrations(url: string): Promise<EmbeddedMigration[]> {
   const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
-    const [table] = await sql<{ name: string | null }[]>`
-      select to_regclass(${`"${MIGRATIONS_SCHEMA}"."${MIGRATIONS_TABLE}"`})::text as name`
-    if (!table?.name) return [...MIGRATIONS]
-    const [last] = await sql<{ createdAt: string | null }[]>`
-      select max(created_at)::text as "createdAt" from ${sql(MIGRATIONS_SCHEMA)}.${sql(MIGRATIONS_TABLE)}`
-    const appliedUpTo = last?.createdAt === null || last?.createdAt === undefined ? -1 : Number(last.createdAt)
-    return MIGRATIONS.filter((migration) => migration.folderMillis > appliedUpTo)
+    return await pendingOn(sql)
   } finally {
     await sql.end({ timeout: 5 })
   }
+}
+
+async function pendingOn(sql: postgres.Sql): Promise<EmbeddedMigration[]> {
+  const [table] = await sql<{ name: string | null }[]>`
+    select to_regclass(${`"${MIGRATIONS_SCHEMA}"."${MIGRATIONS_TABLE}"`})::text as name`
+  if (!table?.name) return [...MIGRATIONS]
+  const [last] = await sql<{ createdAt: string | null }[]>`
+    select max(created_at)::text as "createdAt" from ${sql(MIGRATIONS_SCHEMA)}.${sql(MIGRATIONS_TABLE)}`
+  const appliedUpTo = last?.createdAt == null ? -1 : Number(last.createdAt)
+  return MIGRATIONS.filter((migration) => migration.folderMillis > appliedUpTo)
 }
