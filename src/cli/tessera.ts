@@ -6,6 +6,7 @@ import packageJson from '../../package.json'
 import { createDatabase } from '../db/client'
 import { MIGRATIONS } from '../db/migrations'
 import { seedPermissionCatalogue } from '../modules/users/seed'
+import { adminCommand } from './admin'
 import { fatal, loadConfigOrExit, migrateDatabaseOrExit, redact } from './shared'
 
 /** `tessera migrate`: the schema step of a release, run once before its instances start. */
@@ -76,6 +77,7 @@ export function createProgram(): Command {
       const { tailEvents } = await import('./audit-tail')
       await tailEvents(options)
     })
+  program.addCommand(adminCommand())
   program
     .command('healthcheck')
     .description("exit 0 when this machine's server is ready (GET /readyz answers 200), else 1")
