@@ -36,8 +36,8 @@ interface Admin {
 
 /**
  * The operator's name as events record it: the passwd entry of the process's user, as Node's
- * os.userInfo() reads it. Bun's returns $USER instead, or "unknown" without it (oven-sh/bun#39859),
- * which anyone can set. A user without an entry (some containers) is named by uid.
+ * os.userInfo() reads it. Bun's returns $USER instead, which any caller can set, or "unknown"
+ * without it (oven-sh/bun#39859). A user without an entry (some containers) is named by uid.
  */
 function osUser(): string {
   const uid = process.getuid?.()
