@@ -1,5 +1,5 @@
 // Tessera's benchmark: `bun run bench [-- --quick] [--only=a,b] [--rounds=N] [--seconds=N]
-// [--sessions=N] [--trials=N] [--baseline=<git rev>]`. Method, targets and how to read the output:
+// [--sessions=N] [--trials=N] [--boots=N] [--baseline=<git rev>]`. Method, targets and how to read the output:
 // bench/README.md.
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -11,6 +11,7 @@ import { deleteKeys, REDIS_URL } from '../test/services'
 import { machineCpu, ROOT, stealShare } from './lib/measure'
 import { BASE, renderReport } from './lib/report'
 import { type BenchEnv, createBenchEnv, type Server, type Side, USER_PASSWORD } from './lib/servers'
+import { type Boot, measureBoot } from './scenarios/boot'
 import { argon2RawScenario, runRounds, type Scenario, wrkScenario } from './scenarios/http'
 import { type CacheMemory, measureCacheMemory, measureRedisMemory, type RedisMemory } from './scenarios/memory'
 import { measurePropagation, type Propagation } from './scenarios/propagation'
@@ -40,7 +41,14 @@ const HTTP_SCENARIOS = [
   { name: 'peer_express', server: 'peer_express', path: '/me', session: true },
   { name: 'peer_fastify', server: 'peer_fastify', path: '/me', session: true },
 ]
-const ALL = [...HTTP_SCENARIOS.map((s) => s.name), 'redis_memory', 'cache_memory', 'propagation', 'propagation_cluster']
+const ALL = [
+  ...HTTP_SCENARIOS.map((s) => s.name),
+  'redis_memory',
+  'cache_memory',
+  'propagation',
+  'propagation_cluster',
+  'boot',
+]
 const isPeer = (server: string) => SERVERS[server] !== undefined && 'peer' in SERVERS[server]
 const onCluster = (server: string) => {
   const spec = SERVERS[server]
@@ -49,7 +57,7 @@ const onCluster = (server: string) => {
 
 function parseOptions(argv: string[]) {
   const values = new Map(argv.map((arg) => [arg.replace(/^--/, '').split('=')[0] ?? '', arg.split('=')[1] ?? '']))
-  const known = ['quick', 'only', 'rounds', 'seconds', 'sessions', 'trials', 'baseline']
+  const known = ['quick', 'only', 'rounds', 'seconds', 'sessions', 'trials', 'boots', 'baseline']
   const unknown = [...values.keys()].filter((name) => !known.includes(name))
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(', ')} (known: --${known.join(', --')})`)
   const quick = values.has('quick')
@@ -75,6 +83,7 @@ function parseOptions(argv: string[]) {
     loginUsers: 2000,
     sessions: int('sessions', 100_000, 20_000),
     trials: int('trials', 500, 200),
+    boots: int('boots', 10, 3),
   }
 }
 
@@ -165,6 +174,12 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
   }
   await env.stopServers()
 
+  let boot: Boot | undefined
+  if (wanted('boot')) {
+    log(`boot: ${options.boots} starts each of bun src/index.ts and the compiled binary, in turn`)
+    boot = await measureBoot(env, options.boots)
+  }
+
   let redisMemory: RedisMemory | undefined
   let cacheMemory: CacheMemory | undefined
   if (wanted('redis_memory') || wanted('cache_memory')) {
@@ -211,6 +226,7 @@ async function main(options: ReturnType<typeof parseOptions>, env: BenchEnv): Pr
     cacheMemory,
     propagation,
     propagationCluster,
+    boot,
   })
   const results = join(ROOT, 'bench', 'results')
   mkdirSync(results, { recursive: true })

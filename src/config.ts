@@ -65,16 +65,21 @@ export const ConfigSchema = T.Object({
       env: 'DATABASE_URL',
       default: 'postgres://postgres@127.0.0.1:5432/tessera',
       hint: 'expected a postgres:// URL',
-      description: 'PostgreSQL; the database is created if missing.',
+      description: 'PostgreSQL; the database is created if missing. Required in production.',
     },
     'postgres|postgresql',
   ),
+  migrateOnBoot: bool({
+    env: 'MIGRATE_ON_BOOT',
+    description:
+      'The server and the audit consumer create the database and apply pending migrations at boot; `true` outside production, `false` in production, where `tessera migrate` does it.',
+  }),
   redisUrl: url(
     {
       env: 'REDIS_URL',
       default: 'redis://127.0.0.1:6379/0',
       hint: 'expected a redis:// or rediss:// URL',
-      description: 'Redis 7 or newer.',
+      description: 'Redis 7 or newer. Required in production, unless REDIS_CLUSTER_NODES is set.',
     },
     'redis|rediss',
   ),
@@ -352,6 +357,8 @@ export function loadConfig(env: Env): Config {
   for (const variable of configVariables()) {
     let text = raw(variable.env) ?? variable.default
     if (variable.key === 'logLevel') text = (text ?? (production ? 'info' : 'debug')).toLowerCase()
+    // A fresh machine runs with `bun run start` alone; a production schema changes only when asked.
+    if (variable.key === 'migrateOnBoot') text ??= production ? 'false' : 'true'
     // One partition keeps the layout of a single Redis; a cluster spreads users over sixteen.
     if (variable.key === 'redisPartitions') text ??= raw('REDIS_CLUSTER_NODES') ? '16' : '1'
     if (text === undefined) continue
@@ -360,6 +367,13 @@ export function loadConfig(env: Env): Config {
     const { value } = parsed as { value: unknown }
     if (!Value.Check(variable.schema, value)) fail(variable.env, variable.hint ?? `"${text}" is not valid`)
     values[variable.key] = value
+  }
+
+  // No silent localhost in production: a forgotten variable would otherwise point the server at
+  // whatever happens to listen on the default port.
+  if (production && raw('DATABASE_URL') === undefined) fail('DATABASE_URL', 'is required when NODE_ENV=production')
+  if (production && raw('REDIS_URL') === undefined && raw('REDIS_CLUSTER_NODES') === undefined) {
+    fail('REDIS_URL', 'is required when NODE_ENV=production (or REDIS_CLUSTER_NODES, for a cluster)')
   }
 
   const adminPassword = raw('ADMIN_PASSWORD')

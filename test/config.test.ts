@@ -5,6 +5,12 @@ import { describe, expect, test } from 'bun:test'
 import { ConfigError, loadConfig, parseDuration } from '../src/config'
 
 const base = { NODE_ENV: 'test', ADMIN_PASSWORD: 'a-long-enough-password', LOG_LEVEL: 'silent' }
+/** What production requires besides ADMIN_PASSWORD: where PostgreSQL and Redis are. */
+const production = {
+  NODE_ENV: 'production',
+  DATABASE_URL: 'postgres://tessera@db.internal:5432/tessera',
+  REDIS_URL: 'redis://cache.internal:6379/0',
+}
 
 function failure(env: Record<string, string>): ConfigError {
   try {
@@ -25,8 +31,11 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
     [{ SESSION_IDLE_TIMEOUT: '30 minutes' }, 'SESSION_IDLE_TIMEOUT'],
     [{ SESSION_ABSOLUTE_TIMEOUT: '1h', SESSION_IDLE_TIMEOUT: '2h' }, 'SESSION_ABSOLUTE_TIMEOUT'],
     [{ COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE'],
-    [{ NODE_ENV: 'production', ADMIN_PASSWORD: '' }, 'ADMIN_PASSWORD'],
-    [{ NODE_ENV: 'production', ADMIN_PASSWORD: 'admin' }, 'ADMIN_PASSWORD'],
+    [{ ...production, ADMIN_PASSWORD: '' }, 'ADMIN_PASSWORD'],
+    [{ ...production, ADMIN_PASSWORD: 'admin' }, 'ADMIN_PASSWORD'],
+    [{ ...production, DATABASE_URL: '' }, 'DATABASE_URL'],
+    [{ ...production, REDIS_URL: ' ' }, 'REDIS_URL'],
+    [{ MIGRATE_ON_BOOT: 'sometimes' }, 'MIGRATE_ON_BOOT'],
     [{ TRUSTED_ORIGINS: 'not-a-url' }, 'TRUSTED_ORIGINS'],
     [{ TRUSTED_ORIGINS: 'https://ok.example,https://with.path/x' }, 'TRUSTED_ORIGINS'],
     [{ DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL'],
@@ -46,7 +55,31 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
 
   test('production without ADMIN_PASSWORD at all is refused', () => {
     const { ADMIN_PASSWORD: _, ...withoutPassword } = base
-    expect(() => loadConfig({ ...withoutPassword, NODE_ENV: 'production' })).toThrow(/^ADMIN_PASSWORD:/)
+    expect(() => loadConfig({ ...withoutPassword, ...production })).toThrow(/^ADMIN_PASSWORD:/)
+  })
+
+  test('production without DATABASE_URL or REDIS_URL is refused: no silent localhost', () => {
+    const { DATABASE_URL: _, ...withoutDatabase } = production
+    expect(() => loadConfig({ ...base, ...withoutDatabase })).toThrow(
+      /^DATABASE_URL: is required when NODE_ENV=production$/,
+    )
+    const { REDIS_URL: __, ...withoutRedis } = production
+    expect(() => loadConfig({ ...base, ...withoutRedis })).toThrow(/^REDIS_URL: is required when NODE_ENV=production/)
+  })
+})
+
+describe('production', () => {
+  test('REDIS_CLUSTER_NODES stands in for REDIS_URL', () => {
+    const { REDIS_URL: _, ...withoutRedis } = production
+    const config = loadConfig({ ...base, ...withoutRedis, REDIS_CLUSTER_NODES: '10.0.0.5:6379,10.0.0.6:6379' })
+    expect(config.redisClusterNodes).toEqual(['10.0.0.5:6379', '10.0.0.6:6379'])
+  })
+
+  test('MIGRATE_ON_BOOT is on outside production and off in production unless set', () => {
+    expect(loadConfig({}).migrateOnBoot).toBe(true)
+    expect(loadConfig({ ...base, MIGRATE_ON_BOOT: 'false' }).migrateOnBoot).toBe(false)
+    expect(loadConfig({ ...base, ...production }).migrateOnBoot).toBe(false)
+    expect(loadConfig({ ...base, ...production, MIGRATE_ON_BOOT: 'true' }).migrateOnBoot).toBe(true)
   })
 })
 

@@ -101,10 +101,14 @@ export async function startServer(vars: Record<string, string>, options: StartOp
   return server
 }
 
-/** Starts a CLI entry point (e.g. src/cli/audit.ts) without waiting for anything. */
-export function startCli(entry: string, vars: Record<string, string>) {
+/**
+ * Starts a CLI entry point (e.g. src/cli/audit.ts) with Bun, or a whole command (e.g. a compiled
+ * binary and its arguments) in `root`, without waiting for anything.
+ */
+export function startCli(entry: string | string[], vars: Record<string, string>, root = ROOT) {
   const lines: string[] = []
-  const proc = Bun.spawn(['bun', entry], { cwd: ROOT, env: processEnv(vars), stdout: 'pipe', stderr: 'pipe' })
+  const command = typeof entry === 'string' ? ['bun', entry] : entry
+  const proc = Bun.spawn(command, { cwd: root, env: processEnv(vars), stdout: 'pipe', stderr: 'pipe' })
   collect(proc.stdout, lines)
   collect(proc.stderr, lines)
   return { proc, stop: () => stopProcess(proc), output: () => lines.join('') }

@@ -1,6 +1,7 @@
 // Turns a run's measurements into one Markdown report (printed, and saved as bench/results/latest.md)
 // and a JSON object with every figure. Each ratio is the median of per-round ratios.
 
+import { type Boot, bootRatio } from '../scenarios/boot'
 import { pairedRatio, type Rounds, roundRatios, type Sample } from '../scenarios/http'
 import type { CacheMemory, RedisMemory } from '../scenarios/memory'
 import type { Propagation } from '../scenarios/propagation'
@@ -25,6 +26,7 @@ export interface Report {
   propagation?: Propagation
   /** The same on the bench's Redis Cluster. */
   propagationCluster?: Propagation
+  boot?: Boot
 }
 
 export interface Target {
@@ -211,6 +213,12 @@ export function renderReport(r: Report): { markdown: string; json: object } {
     ],
     p && propagationRow('propagation', p),
     pc && propagationRow('propagation_cluster', pc),
+    r.boot && [
+      'boot',
+      `to the first 200 on /readyz: binary ${fmt(median(r.boot.binaryMs), 0)} ms, bun src/index.ts ` +
+        `${fmt(median(r.boot.bunMs), 0)} ms (medians of ${r.boot.runs} each); binary ÷ bun ${fmt(bootRatio(r.boot), 2)}x; ` +
+        `binary ${fmt(r.boot.binaryBytes / 1_000_000, 0)} MB`,
+    ],
   ].filter((row) => row !== undefined)
   if (other.length > 0) out.push('', table(['measurement', 'result'], other, 'll'))
 

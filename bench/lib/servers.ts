@@ -10,7 +10,15 @@ import { users } from '../../src/db/schema'
 import { silentLogger } from '../../src/lib/logger'
 import { hashPassword } from '../../src/modules/users/password'
 import { connectRedis, createRedis, type RedisClient } from '../../src/store'
-import { cookieFrom, http, loginVia, processEnv, type ServerProcess, startServer } from '../../test/processes'
+import {
+  cookieFrom,
+  http,
+  loginVia,
+  processEnv,
+  type ServerProcess,
+  spawnServer,
+  startServer,
+} from '../../test/processes'
 import { checkoutRevision, createTestDatabase, deleteKeys, REDIS_URL, runOrThrow, suffix } from '../../test/services'
 import { ROOT } from './measure'
 
@@ -106,6 +114,29 @@ export async function createBenchEnv() {
     async startTessera(name: string, overrides: Record<string, string> = {}, side = current): Promise<Server> {
       const server = await startServer(serverEnv(side, name, overrides), { root: side.root })
       return track(name, server, (username) => loginVia(server.url, username, USER_PASSWORD))
+    },
+
+    /**
+     * Milliseconds from spawning a current server (`bun src/index.ts`, or `command`) to its first 200
+     * on /readyz, polled every few milliseconds; the server is stopped before this returns.
+     */
+    async timeBoot(name: string, command?: string[]): Promise<number> {
+      const started = performance.now()
+      const server = spawnServer(serverEnv(current, name, {}), command ? { command } : {})
+      try {
+        for (;;) {
+          const ready = await fetch(`${server.url}/readyz`).then(
+            (r) => r.status === 200,
+            () => false,
+          )
+          if (ready) return performance.now() - started
+          if (server.proc.exitCode !== null) throw new Error(`${name} exited at boot: ${server.output()}`)
+          if (performance.now() - started > 30_000) throw new Error(`${name} not ready after 30 s: ${server.output()}`)
+          await Bun.sleep(5)
+        }
+      } finally {
+        await server.stop()
+      }
     },
 
     /** A peer session server on Node (bench/peers/<file>), keyed under its own sub-prefix. */

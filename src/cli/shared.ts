@@ -2,7 +2,8 @@
 
 import { type Config, ConfigError, loadConfig } from '../config'
 import { storeFor } from '../context'
-import { ensureDatabase, migrateDatabase } from '../db/migrate'
+import { ensureDatabase, migrateDatabase, pendingMigrations } from '../db/migrate'
+import { type EmbeddedMigration, MIGRATIONS } from '../db/migrations'
 import { checkPartitions, connectRedis, createRedisClient, type RedisClient } from '../store'
 
 /** URLs are printed without their password. */
@@ -44,16 +45,51 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T> {
   }
 }
 
-/** Creates and migrates the database, or exits with one line naming the URL. */
-export async function prepareDatabaseOrExit(config: Config): Promise<void> {
+/**
+ * Creates the database if missing and applies pending migrations (returning them), or exits with one
+ * line naming the URL.
+ */
+export async function migrateDatabaseOrExit(config: Config): Promise<EmbeddedMigration[]> {
   try {
-    await within(
+    return await within(
       8_000,
       ensureDatabase(config.databaseUrl).then(() => migrateDatabase(config.databaseUrl)),
     )
   } catch (error) {
     fatal(
       `tessera: cannot prepare PostgreSQL at ${redact(config.databaseUrl)} (${(error as Error).message}); ${START_HINT}`,
+    )
+  }
+}
+
+const MIGRATE_HINT = 'run `tessera migrate` first, or set MIGRATE_ON_BOOT=true'
+
+/**
+ * Readies the database for a server or an audit consumer. With MIGRATE_ON_BOOT (the default outside
+ * production) it is created and migrated; without it (the production default) it is only checked:
+ * a schema changes in a step of its own (`tessera migrate`, once per release, before the instances
+ * start), never as a side effect of an instance starting, and an instance never runs against a
+ * schema older than its code. Exits with one line when the database is missing or behind.
+ */
+export async function prepareDatabaseOrExit(config: Config): Promise<void> {
+  if (config.migrateOnBoot) {
+    await migrateDatabaseOrExit(config)
+    return
+  }
+  const where = redact(config.databaseUrl)
+  let pending: EmbeddedMigration[] = []
+  try {
+    pending = await within(8_000, pendingMigrations(config.databaseUrl))
+  } catch (error) {
+    // 3D000: invalid_catalog_name, the database does not exist.
+    if ((error as { code?: string }).code === '3D000')
+      fatal(`tessera: the database at ${where} does not exist; ${MIGRATE_HINT}`)
+    fatal(`tessera: cannot reach PostgreSQL at ${where} (${(error as Error).message}); ${START_HINT}`)
+  }
+  if (pending.length > 0) {
+    const tags = pending.length === 1 ? pending[0]?.tag : `${pending[0]?.tag} to ${pending.at(-1)?.tag}`
+    fatal(
+      `tessera: the database at ${where} lacks ${pending.length} of ${MIGRATIONS.length} migrations (${tags}); ${MIGRATE_HINT}`,
     )
   }
 }

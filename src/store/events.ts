@@ -39,6 +39,8 @@ interface EventBase {
   sessionHash?: string
   ip?: string
   userAgent?: string
+  /** Who acted when it was no user: the operator of the admin CLI, `cli:<os user>` (actorId 0). */
+  operator?: string
 }
 
 export type AuthEvent = EventBase &
@@ -75,6 +77,7 @@ const FIELD = {
   permission: 'pm',
   permissions: 'ps',
   path: 'pa',
+  operator: 'op',
 } as const
 
 export const SESSION_HASH_FIELD = FIELD.sessionHash
@@ -113,6 +116,18 @@ export function encodeEvent(event: AuthEvent): string[] {
   return out
 }
 
+/** The text fields an event may carry, decoded as they are. */
+const OPTIONAL_TEXT_FIELDS = [
+  'sessionHash',
+  'ip',
+  'userAgent',
+  'username',
+  'reason',
+  'permission',
+  'path',
+  'operator',
+] as const
+
 /** Decodes XREAD/XRANGE fields back into an event; returns undefined for anything malformed. */
 export function decodeEvent(fields: readonly string[]): AuthEvent | undefined {
   const raw = new Map<string, string>()
@@ -128,7 +143,7 @@ export function decodeEvent(fields: readonly string[]): AuthEvent | undefined {
     actorId: Number(raw.get(FIELD.actorId) ?? 0),
     subjectId: Number(raw.get(FIELD.subjectId) ?? 0),
   }
-  for (const key of ['sessionHash', 'ip', 'userAgent', 'username', 'reason', 'permission', 'path'] as const) {
+  for (const key of OPTIONAL_TEXT_FIELDS) {
     const value = raw.get(FIELD[key])
     if (value !== undefined) event[key] = value
   }

@@ -74,7 +74,7 @@ async function lockTarget(tx: Tx, userId: number, actor: Actor, forDelete: boole
     .where(eq(users.id, userId))
     .for(forDelete ? 'update' : 'no key update')
   if (!target) throw userNotFound()
-  await assertMayActOn(tx, { actorId: actor.id, targetId: userId, action: 'change_account' })
+  await assertMayActOn(tx, { actor, targetId: userId, action: 'change_account' })
   if ((await superusersAmong(tx, [userId])).has(userId)) await assertAnotherSuperuser(tx, userId)
   return target
 }
@@ -171,10 +171,10 @@ export async function deleteUser(
 }
 
 /** 404 for unknown users; the policy's rule on a superuser's sessions (policy.ts). */
-export async function assertMayManageSessionsOf(ctx: AppContext, actorId: number, userId: number): Promise<void> {
+export async function assertMayManageSessionsOf(ctx: AppContext, actor: Actor, userId: number): Promise<void> {
   await withPostgres(async () => {
     const [target] = await ctx.db.select({ id: users.id }).from(users).where(eq(users.id, userId))
     if (!target) throw userNotFound()
-    await assertMayActOn(ctx.db, { actorId, targetId: userId, action: 'manage_sessions' })
+    await assertMayActOn(ctx.db, { actor, targetId: userId, action: 'manage_sessions' })
   })
 }

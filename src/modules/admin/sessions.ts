@@ -16,8 +16,8 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     .use(auth)
     .get(
       '/admin/users/:id/sessions',
-      async ({ params, session }) => {
-        await assertMayManageSessionsOf(ctx, session.userId, params.id)
+      async ({ params, session, actor }) => {
+        await assertMayManageSessionsOf(ctx, actor, params.id)
         return { sessions: await listSessions(ctx, params.id, session.tokenHash) }
       },
       {
@@ -34,7 +34,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     .delete(
       '/admin/users/:id/sessions/:sessionId',
       async ({ params, session, actor, cookie }) => {
-        await assertMayManageSessionsOf(ctx, session.userId, params.id)
+        await assertMayManageSessionsOf(ctx, actor, params.id)
         const { tokenHash } = await endSession(ctx, {
           userId: params.id,
           publicId: params.sessionId,
@@ -59,7 +59,7 @@ export function adminSessionRoutes(ctx: AppContext, auth: ReturnType<typeof auth
     .delete(
       '/admin/users/:id/sessions',
       async ({ params, session, actor, cookie }) => {
-        await assertMayManageSessionsOf(ctx, session.userId, params.id)
+        await assertMayManageSessionsOf(ctx, actor, params.id)
         const ended = await endUserSessions(ctx, {
           userId: params.id,
           actor,

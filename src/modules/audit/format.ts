@@ -13,6 +13,7 @@ export function formatEvent(event: AuthEvent, id: string): string {
   const fields = event as unknown as Record<string, unknown>
   if (event.subjectId) parts.push(`user=${event.subjectId}`)
   if (event.actorId && event.actorId !== event.subjectId) parts.push(`by=${event.actorId}`)
+  if (event.operator) parts.push(`by=${JSON.stringify(event.operator)}`)
   for (const key of ['username', 'permission', 'reason'] as const) {
     if (fields[key] !== undefined) parts.push(`${key}=${JSON.stringify(fields[key])}`)
   }

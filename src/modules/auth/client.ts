@@ -21,12 +21,15 @@ export function clientFacts(ctx: AppContext, request: Request, server: Server): 
 }
 
 /**
- * Who does something: a user id (0 for nobody: self-registration, the system), what they hold (for
- * the policy's decisions on what an answer may show), and where they called from (for events).
+ * Who does something: a user id (0 for nobody: self-registration, the system, an operator), what
+ * they hold (for the policy's decisions on what an answer may show), and where they called from
+ * (for events).
  */
 export interface Actor extends ClientFacts {
   readonly id: number
   readonly permissions: readonly string[]
+  /** Set for the admin CLI's operator (`cli:<os user>`), who is no user: see operatorActor. */
+  readonly operator?: string
 }
 
 /**
@@ -73,6 +76,16 @@ export function systemActor(): Actor {
   return { id: 0, permissions: ['superuser'], ip: '', userAgent: '' }
 }
 
+/**
+ * Someone with a shell where Tessera's credentials are (`tessera admin`), named `cli:<os user>` in
+ * every event they cause. Not a user, so no user's rules bind them: the policy lets an operator
+ * grant what they do not hold and change superusers' accounts (policy.ts), as anyone with the
+ * database's credentials could anyway. Invariants still hold: the last superuser stays one.
+ */
+export function operatorActor(osUser: string): Actor {
+  return { id: 0, permissions: ['superuser'], ip: '', userAgent: 'tessera-cli', operator: `cli:${osUser}` }
+}
+
 /** The fields every event an actor causes carries: instance, actor, subject, address, user agent. */
 export function actorEventFields(ctx: AppContext, actor: Actor, subjectId: number) {
   return {
@@ -81,5 +94,6 @@ export function actorEventFields(ctx: AppContext, actor: Actor, subjectId: numbe
     subjectId,
     ip: actor.ip,
     userAgent: actor.userAgent,
+    ...(actor.operator === undefined ? {} : { operator: actor.operator }),
   }
 }

@@ -2,23 +2,22 @@
 // scripts served from the installed swagger-ui-dist package so the page works without internet.
 
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
 import { openapi } from '@elysiajs/openapi'
 import { unwrapSchema } from '@elysiajs/openapi/openapi'
 import { SwaggerUIRender } from '@elysiajs/openapi/swagger'
 import { Elysia, type InternalRoute } from 'elysia'
+import stylesheet from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
+import bundle from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'text' }
 import type { Config } from '../../config'
 import { AppError, ErrorBody } from '../../lib/errors'
 
-// createRequire and node:fs rather than Bun's `require` and Bun.file: the same app runs on Deno.
-const ASSETS_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'))
-/** The files the page loads, by their content type. */
-const ASSETS = new Map([
-  ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
-  ['swagger-ui.css', 'text/css; charset=utf-8'],
-  ['favicon-32x32.png', 'image/png'],
+/**
+ * The UI's two files, imported as text: Bun and Deno both read them from node_modules when run from
+ * source, and `bun build --compile` embeds them in the program, which has no node_modules beside it.
+ */
+const ASSETS: ReadonlyMap<string, { body: string; type: string }> = new Map([
+  ['swagger-ui-bundle.js', { body: bundle, type: 'text/javascript; charset=utf-8' }],
+  ['swagger-ui.css', { body: stylesheet, type: 'text/css; charset=utf-8' }],
 ])
 
 export const SESSION_SECURITY = [{ sessionCookie: [] }]
@@ -106,11 +105,11 @@ export function docs(config: Config) {
     })
     .get(
       '/swagger/assets/:file',
-      async ({ params, set }) => {
-        const type = ASSETS.get(params.file)
-        if (!type) throw new AppError('not_found')
-        set.headers['content-type'] = type
-        return new Uint8Array(await readFile(join(ASSETS_DIR, params.file)))
+      ({ params, set }) => {
+        const asset = ASSETS.get(params.file)
+        if (!asset) throw new AppError('not_found')
+        set.headers['content-type'] = asset.type
+        return asset.body
       },
       { detail: { hide: true } },
     )

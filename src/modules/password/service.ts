@@ -11,6 +11,7 @@ import { type Actor, actorEventFields } from '../auth/client'
 import { proveOwnPassword } from '../auth/service'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { hashPassword } from '../users/password'
+import { assertMayActOn } from '../users/policy'
 import { updateBumpingVersion } from '../users/repository'
 
 export interface PasswordChange {
@@ -93,4 +94,43 @@ export async function changePassword(ctx: AppContext, input: PasswordChange): Pr
     otherSessionsEnded: !input.keepOtherSessions,
     propagated,
   }
+}
+
+/**
+ * Sets a user's password without the current one (an administrator's reset; today only the admin
+ * CLI's operator calls it) and ends every session of theirs: the new hash, the version bump and the
+ * outbox rows in one transaction, relayed before it returns. Under the policy like any change to
+ * another user's account (a superuser's is reset only by itself or an operator).
+ */
+export async function resetPassword(
+  ctx: AppContext,
+  input: { userId: number; newPassword: string; actor: Actor },
+): Promise<{ propagated: boolean }> {
+  const { userId } = input
+  const passwordHash = await hashPassword(input.newPassword)
+  const at = ctx.now()
+  const actor = actorEventFields(ctx, input.actor, userId)
+  const outboxIds = await withPostgres(() =>
+    ctx.db.transaction(async (tx) => {
+      const [target] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update')
+      if (!target) throw new AppError('user_not_found')
+      await assertMayActOn(tx, { actor: input.actor, targetId: userId, action: 'change_account' })
+      const version = (await updateBumpingVersion(tx, userId, { passwordHash })) ?? 0
+      return [
+        await enqueueOutbox(tx, {
+          kind: 'revoke_user',
+          at,
+          userId,
+          always: false,
+          // A login still verifying the old password must not open a session afterwards.
+          openFromVersion: version,
+          event: { type: 'user_sessions_revoked', reason: 'password_reset', ...actor },
+        }),
+        await enqueueOutbox(tx, { kind: 'event', at, event: { type: 'password_changed', ...actor } }),
+      ]
+    }),
+  )
+  const propagated = await relayNow(ctx, outboxIds)
+  ctx.sessionCache?.deleteUser(userId)
+  return { propagated }
 }

@@ -96,10 +96,10 @@ export async function endUserSessions(
   return Math.max(0, ended)
 }
 
-/** Ends every session of every user but the caller's own current one (superuser only, see admin). */
+/** Ends every session of every user but the caller's own current one, if any (superuser only, see admin). */
 export async function endEverySession(
   ctx: AppContext,
-  input: { actor: Actor; exceptTokenHash: string; reason: string },
+  input: { actor: Actor; exceptTokenHash?: string; reason: string },
 ): Promise<{ users: number; sessions: number }> {
   const { actor } = input
   const result = await withRedis(() =>

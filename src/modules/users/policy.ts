@@ -3,14 +3,29 @@
 
 import type { Db, Tx } from '../../db/client'
 import { AppError } from '../../lib/errors'
+import type { Actor } from '../auth/client'
 import { hasPermission, type Permission } from '../permissions/catalogue'
-import { countOtherActiveSuperusers, superusersAmong } from './repository'
+import { countOtherActiveSuperusers, grantsOf, superusersAmong } from './repository'
+
+/**
+ * The admin CLI's operator (operatorActor) is bound by none of the rules between users below, only
+ * by the invariants (assertAnotherSuperuser): whoever runs it holds the database's credentials and
+ * could change any row directly, so refusing would protect nothing and only hide the change from
+ * the audit trail.
+ */
+export const isOperator = (actor: Pick<Actor, 'operator'>): boolean => actor.operator !== undefined
 
 /** Only a superuser confers superuser; anyone else may pass on only what they hold themselves. */
 export function assertMayDelegate(actorPermissions: readonly string[], wanted: Permission): void {
   const allowed =
     wanted === 'superuser' ? actorPermissions.includes('superuser') : hasPermission(actorPermissions, wanted)
   if (!allowed) throw new AppError('cannot_delegate', { params: { permission: wanted } })
+}
+
+/** assertMayDelegate for an actor whose grants are read from PostgreSQL, the source of truth, not its session. */
+export async function assertActorMayDelegate(db: Db | Tx, actor: Actor, wanted: Permission): Promise<void> {
+  if (isOperator(actor)) return
+  assertMayDelegate(await grantsOf(db, actor.id), wanted)
 }
 
 /**
@@ -23,10 +38,11 @@ export type ActionOnUser = 'change_account' | 'manage_sessions'
 
 export async function assertMayActOn(
   db: Db | Tx,
-  input: { actorId: number; targetId: number; action: ActionOnUser },
+  input: { actor: Actor; targetId: number; action: ActionOnUser },
 ): Promise<void> {
-  const { actorId, targetId, action } = input
-  if (actorId === targetId) return
+  const { actor, targetId, action } = input
+  const actorId = actor.id
+  if (isOperator(actor) || actorId === targetId) return
   const supers = await superusersAmong(db, [actorId, targetId])
   if (!supers.has(targetId)) return
   if (action === 'manage_sessions' && supers.has(actorId)) return

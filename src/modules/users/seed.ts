@@ -2,6 +2,7 @@
 
 import { eq, sql } from 'drizzle-orm'
 import type { AppContext } from '../../context'
+import type { Db } from '../../db/client'
 import { grants, permissions as permissionsTable } from '../../db/schema'
 import { normalizeUsername } from '../../lib/limits'
 import { systemActor } from '../auth/client'
@@ -18,6 +19,14 @@ const hasSuperuser = async (ctx: AppContext, db: Pick<AppContext['db'], 'select'
   (await db.select({ userId: grants.userId }).from(grants).where(eq(grants.permission, 'superuser')).limit(1)).length >
   0
 
+/** Writes the permission catalogue (grants refer to it): PostgreSQL only, idempotent. */
+export async function seedPermissionCatalogue(db: Db): Promise<void> {
+  await db
+    .insert(permissionsTable)
+    .values(PERMISSION_NAMES.map((name) => ({ name, description: PERMISSIONS[name] })))
+    .onConflictDoUpdate({ target: permissionsTable.name, set: { description: sql`excluded.description` } })
+}
+
 /**
  * Seeds the permission catalogue, and the configured admin as superuser only when no superuser
  * exists: a deliberately deleted admin stays deleted while another superuser remains, and the
@@ -27,10 +36,7 @@ const hasSuperuser = async (ctx: AppContext, db: Pick<AppContext['db'], 'select'
  */
 export async function seedDatabase(ctx: AppContext): Promise<void> {
   const { db, config, logger } = ctx
-  await db
-    .insert(permissionsTable)
-    .values(PERMISSION_NAMES.map((name) => ({ name, description: PERMISSIONS[name] })))
-    .onConflictDoUpdate({ target: permissionsTable.name, set: { description: sql`excluded.description` } })
+  await seedPermissionCatalogue(db)
   if (config.adminPasswordIsDefault) {
     logger.warn(
       `ADMIN_PASSWORD is not set: a seeded "${config.adminUsername}" account gets the development default password "admin". Set ADMIN_PASSWORD before exposing this server; NODE_ENV=production refuses to start without it.`,

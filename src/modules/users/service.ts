@@ -11,7 +11,7 @@ import { type Actor, actorEventFields } from '../auth/client'
 import { enqueueOutbox, relayNow } from '../outbox'
 import { isPermission, type Permission } from '../permissions/catalogue'
 import { hashPassword } from './password'
-import { assertAnotherSuperuser, assertMayActOn, assertMayDelegate, mayReadUsers } from './policy'
+import { assertActorMayDelegate, assertAnotherSuperuser, assertMayActOn, mayReadUsers } from './policy'
 import { grantsOf, lockSuperusers } from './repository'
 
 /**
@@ -131,8 +131,7 @@ export async function changePermission(
   const at = ctx.now()
   const result = await withPostgres(() =>
     ctx.db.transaction(async (tx) => {
-      // The actor's grants are read from PostgreSQL, the source of truth, not from its session.
-      assertMayDelegate(await grantsOf(tx, actor.id), permission)
+      await assertActorMayDelegate(tx, actor, permission)
       // Stepping down as superuser: every superuser first, in the order disable and delete use.
       if (mode === 'revoke' && permission === 'superuser') await lockSuperusers(tx)
       // Row lock: concurrent changes to one user serialise, so versions follow commit order.
@@ -147,7 +146,7 @@ export async function changePermission(
               .for('update')
       if (!target) throw new AppError('user_not_found', { field: 'username' })
       if (mode === 'revoke') {
-        await assertMayActOn(tx, { actorId: actor.id, targetId: target.id, action: 'change_account' })
+        await assertMayActOn(tx, { actor, targetId: target.id, action: 'change_account' })
         if (permission === 'superuser') await assertAnotherSuperuser(tx, target.id)
       }
       const applied = await applyPermissionChange(ctx, tx, { targetId: target.id, permission, mode, actor, at })
