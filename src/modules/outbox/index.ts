@@ -208,6 +208,19 @@ export async function runOutboxRelay(ctx: AppContext, signal: AbortSignal, inter
         ctx.logger.error('outbox relay failed', { error: describeError(error) })
       }
     }
-    await Bun.sleep(intervalMs)
+    await sleepUnlessAborted(intervalMs, signal)
   }
+}
+
+/** Waits `ms`, or less when the signal aborts meanwhile: a shutdown need not wait for the next poll. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
 }
