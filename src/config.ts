@@ -257,6 +257,23 @@ export const ConfigSchema = T.Object({
     },
     100,
   ),
+  shutdownDelayMs: duration(
+    {
+      env: 'SHUTDOWN_DELAY',
+      description:
+        'After SIGTERM, /readyz answers 503 while requests are still served this long, so load balancers stop sending new ones (`5s` in production, `0s` otherwise).',
+    },
+    0,
+  ),
+  shutdownGraceMs: duration(
+    {
+      env: 'SHUTDOWN_GRACE',
+      default: '10s',
+      description:
+        'From SIGTERM, how long requests may still run (SHUTDOWN_DELAY included) before the connections left are closed.',
+    },
+    0,
+  ),
   auditMetricsPort: int(
     { env: 'AUDIT_METRICS_PORT', default: '0', description: 'Port of the audit consumer’s /metrics; 0 serves none.' },
     0,
@@ -352,6 +369,8 @@ export function loadConfig(env: Env): Config {
   for (const variable of configVariables()) {
     let text = raw(variable.env) ?? variable.default
     if (variable.key === 'logLevel') text = (text ?? (production ? 'info' : 'debug')).toLowerCase()
+    // Only production has a load balancer to wait for; elsewhere a SIGTERM or Ctrl-C stops at once.
+    if (variable.key === 'shutdownDelayMs') text ??= production ? '5s' : '0s'
     // One partition keeps the layout of a single Redis; a cluster spreads users over sixteen.
     if (variable.key === 'redisPartitions') text ??= raw('REDIS_CLUSTER_NODES') ? '16' : '1'
     if (text === undefined) continue
@@ -376,6 +395,10 @@ export function loadConfig(env: Env): Config {
   const idle = values.sessionIdleTimeoutMs as number
   if ((values.sessionAbsoluteTimeoutMs as number) < idle) {
     fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
+  }
+  const delay = values.shutdownDelayMs as number
+  if (delay > 0 && delay >= (values.shutdownGraceMs as number)) {
+    fail('SHUTDOWN_DELAY', 'must be shorter than SHUTDOWN_GRACE, which it is part of')
   }
   // The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only and Path=/,
   // so a subdomain or a plain-http page cannot plant or overwrite it.

@@ -2,6 +2,7 @@
 
 import type { Config } from './config'
 import type { Db } from './db/client'
+import { createDrain, type Drain } from './lib/drain'
 import type { Logger } from './lib/logger'
 import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
 import type { SessionCache } from './modules/sessions/cache'
@@ -16,6 +17,8 @@ export interface AppDeps {
   now?: () => number
   /** Local session cache, kept honest by an event tailer the caller runs; omit to go to Redis always. */
   sessionCache?: SessionCache
+  /** Set when the instance shuts down; omit for one that never drains (tests, benchmarks). */
+  drain?: Drain
 }
 
 export interface AppContext {
@@ -29,6 +32,7 @@ export interface AppContext {
   readonly store: SessionStore
   readonly sessionCache: SessionCache | undefined
   readonly metrics: Metrics
+  readonly drain: Drain
 }
 
 export function createContext(deps: AppDeps): AppContext {
@@ -44,6 +48,7 @@ export function createContext(deps: AppDeps): AppContext {
     store,
     sessionCache: deps.sessionCache,
     metrics: createMetrics(METRIC_HELP),
+    drain: deps.drain ?? createDrain(),
   })
 }
 

@@ -35,6 +35,9 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
     [{ COOKIE_NAME: 'has space' }, 'COOKIE_NAME'],
     [{ REDIS_KEY_PREFIX: 'bad prefix*' }, 'REDIS_KEY_PREFIX'],
     [{ ADMIN_USERNAME: 'x' }, 'ADMIN_USERNAME'],
+    [{ SHUTDOWN_GRACE: 'later' }, 'SHUTDOWN_GRACE'],
+    [{ SHUTDOWN_DELAY: '10s', SHUTDOWN_GRACE: '10s' }, 'SHUTDOWN_DELAY'],
+    [{ NODE_ENV: 'production', SHUTDOWN_GRACE: '3s' }, 'SHUTDOWN_DELAY'],
   ]
   for (const [env, variable] of cases) {
     test(`${JSON.stringify(env)} names ${variable}`, () => {
@@ -100,5 +103,17 @@ describe('durations', () => {
     const config = loadConfig({ ...base, SESSION_IDLE_TIMEOUT: '1h30m', SESSION_ABSOLUTE_TIMEOUT: '90000' })
     expect(config.sessionIdleTimeoutMs).toBe(90 * 60_000)
     expect(config.sessionAbsoluteTimeoutMs).toBe(90_000_000)
+  })
+})
+
+describe('shutdown timing', () => {
+  test('SHUTDOWN_DELAY waits for a load balancer only in production; SHUTDOWN_GRACE is 10s', () => {
+    expect(loadConfig(base)).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 10_000 })
+    expect(loadConfig({ ...base, NODE_ENV: 'production' })).toMatchObject({ shutdownDelayMs: 5_000 })
+    expect(loadConfig({ ...base, SHUTDOWN_DELAY: '2s', SHUTDOWN_GRACE: '30s' })).toMatchObject({
+      shutdownDelayMs: 2_000,
+      shutdownGraceMs: 30_000,
+    })
+    expect(loadConfig({ ...base, SHUTDOWN_GRACE: '0' })).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 0 })
   })
 })
