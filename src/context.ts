@@ -5,6 +5,7 @@ import type { Db } from './db/client'
 import { createDrain, type Drain } from './lib/drain'
 import type { Logger } from './lib/logger'
 import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
+import { defineLimitScripts } from './modules/auth/rate-limit'
 import type { SessionCache } from './modules/sessions/cache'
 import { createSessionStore, type RedisClient, type SessionStore } from './store'
 
@@ -38,6 +39,8 @@ export interface AppContext {
 export function createContext(deps: AppDeps): AppContext {
   const { config } = deps
   const store = storeFor(config, deps.redis)
+  // Every script exists on the client before its first request (see defineLimitScripts).
+  defineLimitScripts(deps.redis)
   return Object.freeze({
     id: crypto.randomUUID(),
     config,
