@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import Redis from 'ioredis'
 import { ADMIN_PASSWORD, createTestDatabase, deleteKeys, REDIS_URL } from './helpers'
-import { type ServerProcess, spawnServer, waitFor } from './processes'
+import { type ServerProcess, sigtermUntilUnready, spawnServer, waitFor } from './processes'
 
 const prefix = `test:drain:${crypto.randomUUID().slice(0, 8)}:`
 let databaseUrl: string
@@ -97,34 +97,18 @@ function logLines(server: ServerProcess): { message: string; level: string; [fie
     .map((line) => JSON.parse(line))
 }
 
-/** Milliseconds from SIGTERM to the first 503 of /readyz, polled back to back on the instance itself. */
-async function sigtermToUnready(server: ServerProcess): Promise<{ ms: number; response: Response }> {
-  let signalledAt = 0
-  let polls = 0
-  for (;;) {
-    const response = await fetch(`${server.url}/readyz`)
-    if (response.status === 503) return { ms: performance.now() - signalledAt, response }
-    await response.arrayBuffer()
-    // The poll is already running when the signal goes, as a load balancer's would be.
-    if (++polls === 3) {
-      signalledAt = performance.now()
-      server.proc.kill('SIGTERM')
-    }
-  }
-}
-
 describe('SIGTERM drains the instance', () => {
   test('readyz turns 503 at once, requests are served through the delay, the one in flight is answered', async () => {
     const server = await readyServer({ SHUTDOWN_DELAY: '700ms', SHUTDOWN_GRACE: '5s' })
     const inFlight = await halfSentLogin(server.port)
     await Bun.sleep(100)
 
-    const { ms, response } = await sigtermToUnready(server)
+    const { ms, status, retryAfter, body } = await sigtermUntilUnready(server)
     console.log(`SIGTERM to /readyz 503: ${ms.toFixed(1)} ms`)
+    expect(status).toBe(503)
     expect(ms).toBeLessThan(100)
-    expect(response.headers.get('retry-after')).toBe('2')
-    const body = (await response.json()) as { error: { code: string } }
-    expect(body.error.code).toBe('draining')
+    expect(retryAfter).toBe('2')
+    expect(JSON.parse(body).error.code).toBe('draining')
 
     // Still serving during the delay, and asking clients to reconnect elsewhere.
     const during = await fetch(`${server.url}/healthz`)

@@ -255,6 +255,34 @@ export async function msUntilStatus(
   }
 }
 
+export interface Unready {
+  /** Milliseconds from SIGTERM to the first 503 of /readyz. */
+  ms: number
+  /** When the signal was sent (Date.now() of the poller), to compare with other clocks of the machine. */
+  signalledAtEpochMs: number
+  /** That answer's status (599: the connection was refused before any 503 was seen). */
+  status: number
+  retryAfter: string | null
+  body: string
+}
+
+/**
+ * Sends SIGTERM to a server while polling its /readyz back to back, the poll already running as a
+ * load balancer's would be, from a process of its own (test/fixtures/sigterm-until-unready.ts).
+ */
+export async function sigtermUntilUnready(server: ServerProcess): Promise<Unready> {
+  const poller = Bun.spawn(
+    ['bun', join(ROOT, 'test/fixtures/sigterm-until-unready.ts'), server.url, String(server.proc.pid)],
+    {
+      stdout: 'pipe',
+      stderr: 'inherit',
+    },
+  )
+  const [out, code] = await Promise.all([new Response(poller.stdout).text(), poller.exited])
+  if (code !== 0) throw new Error(`the readiness poller failed (${code}): ${out}`)
+  return JSON.parse(out) as Unready
+}
+
 export interface TcpProxy {
   port: number
   /** Drops every connection and refuses new ones, as a network partition would. */
