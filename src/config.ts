@@ -6,6 +6,7 @@ import { hostname } from 'node:os'
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { normalizeUsername, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_RULE } from './lib/limits'
+import { redactNode } from './lib/redact'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -84,6 +85,22 @@ export const ConfigSchema = T.Object({
     default: '',
     description:
       'Seed nodes of a Redis Cluster, `host:port` (or URLs with credentials and TLS, as REDIS_URL), comma-separated; empty: one Redis at REDIS_URL.',
+  }),
+  redisTlsCaFile: str({
+    env: 'REDIS_TLS_CA_FILE',
+    default: '',
+    description: 'PEM file of the CA(s) that signed the Redis certificate, for rediss://; empty: the system’s CAs.',
+  }),
+  redisTlsCertFile: str({
+    env: 'REDIS_TLS_CERT_FILE',
+    default: '',
+    description:
+      'PEM client certificate for rediss://, when Redis asks for one (tls-auth-clients); with REDIS_TLS_KEY_FILE.',
+  }),
+  redisTlsKeyFile: str({
+    env: 'REDIS_TLS_KEY_FILE',
+    default: '',
+    description: 'PEM private key of REDIS_TLS_CERT_FILE.',
   }),
   redisPartitions: int(
     {
@@ -330,7 +347,7 @@ function parseText(parse: Parse, text: string): { value: unknown } | { why: stri
       for (const node of nodes) {
         const url = node.includes('://') ? node : `redis://${node}`
         if (!/^rediss?:\/\//.test(url) || !URL.canParse(url) || !new URL(url).port) {
-          return { why: `"${node}" is not a node such as 10.0.0.5:6379 or rediss://user:pass@host:6380` }
+          return { why: `"${redactNode(node)}" is not a node such as 10.0.0.5:6379 or rediss://user:pass@host:6380` }
         }
       }
       return { value: nodes }
@@ -396,6 +413,7 @@ export function loadConfig(env: Env): Config {
   if ((values.sessionAbsoluteTimeoutMs as number) < idle) {
     fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
   }
+  checkRedisTls(values, fail)
   const delay = values.shutdownDelayMs as number
   if (delay > 0 && delay >= (values.shutdownGraceMs as number)) {
     fail('SHUTDOWN_DELAY', 'must be shorter than SHUTDOWN_GRACE, which it is part of')
@@ -418,6 +436,26 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError(`configuration: ${first?.path} ${first?.message}`)
   }
   return Object.freeze(config) as Config
+}
+
+/**
+ * TLS files are only read for a rediss:// connection: set without one, they would leave the
+ * operator believing the link is encrypted, so that is refused.
+ */
+function checkRedisTls(values: Record<string, unknown>, fail: (name: string, why: string) => never): void {
+  const cert = values.redisTlsCertFile as string
+  const key = values.redisTlsKeyFile as string
+  if (Boolean(cert) !== Boolean(key)) {
+    fail(cert ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together')
+  }
+  // The URL that carries the credentials and turns TLS on (as createCluster reads it).
+  const nodes = values.redisClusterNodes as string[]
+  const fromNode = nodes[0]?.includes('://') ?? false
+  const authUrl = fromNode ? (nodes[0] as string) : (values.redisUrl as string)
+  const tlsFile = values.redisTlsCaFile ? 'REDIS_TLS_CA_FILE' : cert ? 'REDIS_TLS_CERT_FILE' : undefined
+  if (tlsFile && !authUrl.startsWith('rediss://')) {
+    fail(tlsFile, `is set, but ${fromNode ? 'the first of REDIS_CLUSTER_NODES' : 'REDIS_URL'} is not a rediss:// URL`)
+  }
 }
 
 export type LogLevel = (typeof LOG_LEVELS)[number]

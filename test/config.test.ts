@@ -36,6 +36,10 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
     [{ REDIS_KEY_PREFIX: 'bad prefix*' }, 'REDIS_KEY_PREFIX'],
     [{ ADMIN_USERNAME: 'x' }, 'ADMIN_USERNAME'],
     [{ SHUTDOWN_GRACE: 'later' }, 'SHUTDOWN_GRACE'],
+    [{ REDIS_TLS_CA_FILE: '/etc/ssl/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CERT_FILE: '/c.pem' }, 'REDIS_TLS_KEY_FILE'],
+    [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_KEY_FILE: '/k.pem' }, 'REDIS_TLS_CERT_FILE'],
+    [{ REDIS_CLUSTER_NODES: 'redis://:pw@h:7000', REDIS_TLS_CA_FILE: '/ca.pem' }, 'REDIS_TLS_CA_FILE'],
     [{ SHUTDOWN_DELAY: '10s', SHUTDOWN_GRACE: '10s' }, 'SHUTDOWN_DELAY'],
     [{ NODE_ENV: 'production', SHUTDOWN_GRACE: '3s' }, 'SHUTDOWN_DELAY'],
   ]
@@ -115,5 +119,26 @@ describe('shutdown timing', () => {
       shutdownGraceMs: 30_000,
     })
     expect(loadConfig({ ...base, SHUTDOWN_GRACE: '0' })).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 0 })
+  })
+})
+
+describe('credentials and TLS settings', () => {
+  test('the TLS files of Redis are accepted with a rediss:// URL or first cluster node', () => {
+    const tls = { REDIS_TLS_CA_FILE: '/ca.pem', REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }
+    expect(loadConfig({ ...base, ...tls, REDIS_URL: 'rediss://u:p@h:6380/0' })).toMatchObject({
+      redisTlsCaFile: '/ca.pem',
+      redisTlsCertFile: '/c.pem',
+      redisTlsKeyFile: '/k.pem',
+    })
+    expect(loadConfig({ ...base, ...tls, REDIS_CLUSTER_NODES: 'rediss://:p@h:7000,h:7001' }).redisTlsCaFile).toBe(
+      '/ca.pem',
+    )
+  })
+
+  test('an error about a cluster node never quotes its password', () => {
+    const error = failure({ REDIS_CLUSTER_NODES: 'rediss://user:hunter2@host-without-port' })
+    expect(error.message).toStartWith('REDIS_CLUSTER_NODES:')
+    expect(error.message).not.toContain('hunter2')
+    expect(error.message).toContain('rediss://user:***@host-without-port')
   })
 })

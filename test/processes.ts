@@ -120,9 +120,10 @@ export interface RedisProcess {
 
 /**
  * A test-owned redis-server on its own port. With `persistent`, it keeps an append-only file in a
- * temporary directory, so data survives stop/start like a production Redis with AOF.
+ * temporary directory, so data survives stop/start like a production Redis with AOF. `args` are
+ * passed on (`--requirepass`, `--user`, `--tls-port` and the like); the plain port stays open.
  */
-export function redisServer(port: number, { persistent = false } = {}): RedisProcess {
+export function redisServer(port: number, { persistent = false, args: extra = [] as string[] } = {}): RedisProcess {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'))
   let proc: Subprocess | undefined
   const url = `redis://127.0.0.1:${port}/0`
@@ -138,6 +139,7 @@ export function redisServer(port: number, { persistent = false } = {}): RedisPro
       const args = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
       args.push('--appendonly', persistent ? 'yes' : 'no')
       if (persistent) args.push('--appendfsync', 'always')
+      args.push(...extra)
       proc = Bun.spawn(args, { stdout: 'ignore', stderr: 'ignore' })
       await waitFor(ping, 10_000, `redis-server on ${port}`)
     },
