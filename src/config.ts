@@ -5,6 +5,7 @@
 import { hostname } from 'node:os'
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { postgresTlsSettings } from './db/ssl'
 import { normalizeUsername, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_RULE } from './lib/limits'
 import { redactNode } from './lib/redact'
 
@@ -66,7 +67,8 @@ export const ConfigSchema = T.Object({
       env: 'DATABASE_URL',
       default: 'postgres://postgres@127.0.0.1:5432/tessera',
       hint: 'expected a postgres:// URL',
-      description: 'PostgreSQL; the database is created if missing.',
+      description:
+        'PostgreSQL; the database is created if missing. libpq’s sslmode, sslrootcert, sslcert and sslkey parameters are honoured.',
     },
     'postgres|postgresql',
   ),
@@ -414,6 +416,11 @@ export function loadConfig(env: Env): Config {
     fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
   }
   checkRedisTls(values, fail)
+  try {
+    postgresTlsSettings(values.databaseUrl as string)
+  } catch (error) {
+    fail('DATABASE_URL', (error as Error).message)
+  }
   const delay = values.shutdownDelayMs as number
   if (delay > 0 && delay >= (values.shutdownGraceMs as number)) {
     fail('SHUTDOWN_DELAY', 'must be shorter than SHUTDOWN_GRACE, which it is part of')

@@ -40,6 +40,8 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
     [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CERT_FILE: '/c.pem' }, 'REDIS_TLS_KEY_FILE'],
     [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_KEY_FILE: '/k.pem' }, 'REDIS_TLS_CERT_FILE'],
     [{ REDIS_CLUSTER_NODES: 'redis://:pw@h:7000', REDIS_TLS_CA_FILE: '/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    [{ DATABASE_URL: 'postgres://h/db?sslmode=verify' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://h/db?sslmode=require&sslcrl=/crl.pem' }, 'DATABASE_URL'],
     [{ SHUTDOWN_DELAY: '10s', SHUTDOWN_GRACE: '10s' }, 'SHUTDOWN_DELAY'],
     [{ NODE_ENV: 'production', SHUTDOWN_GRACE: '3s' }, 'SHUTDOWN_DELAY'],
   ]
@@ -140,5 +142,12 @@ describe('credentials and TLS settings', () => {
     expect(error.message).toStartWith('REDIS_CLUSTER_NODES:')
     expect(error.message).not.toContain('hunter2')
     expect(error.message).toContain('rediss://user:***@host-without-port')
+  })
+
+  test("an error about DATABASE_URL's sslmode never quotes the URL", () => {
+    const error = failure({ DATABASE_URL: 'postgres://app:hunter2@db/tessera?sslmode=on' })
+    expect(error.message).toBe(
+      'DATABASE_URL: sslmode=on is not one of disable, allow, prefer, require, verify-ca, verify-full',
+    )
   })
 })

@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url'
 import { drizzle } from 'drizzle-orm/postgres-js'
 import { migrate } from 'drizzle-orm/postgres-js/migrator'
-import postgres from 'postgres'
+import { openPostgres } from './client'
 
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url))
 // Arbitrary constant shared by every instance: whoever holds it migrates, the others wait.
@@ -14,7 +14,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url)
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''))
   if (!name) return
-  const probe = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const probe = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await probe`select 1`
     return
@@ -26,7 +26,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
   const adminUrl = new URL(url)
   adminUrl.pathname = '/postgres'
-  const admin = postgres(adminUrl.toString(), { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const admin = openPostgres(adminUrl.toString(), { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`)
   } catch (error) {
@@ -43,7 +43,7 @@ export async function ensureDatabase(url: string): Promise<void> {
  * empty database run the migrations once while the others wait and then find nothing to do.
  */
 export async function migrateDatabase(url: string): Promise<void> {
-  const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const sql = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`
     try {
