@@ -143,6 +143,9 @@ export function createApp(deps: AppDeps) {
     .onRequest(({ request, set }) => {
       Object.assign(set.headers, headers)
       set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
+      // A draining instance asks keep-alive clients to reconnect, so that by the time it stops
+      // listening no connection is left for a client to send a request into as it closes.
+      if (ctx.drain.draining) set.headers.connection = 'close'
       assertWellFormedHost(request)
       // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
       if (isForwardAuthRequest(request)) return

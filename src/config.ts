@@ -5,7 +5,9 @@
 import { hostname } from 'node:os'
 import { type Static, Type as T, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { postgresTlsSettings } from './db/ssl'
 import { normalizeUsername, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, USERNAME_RULE } from './lib/limits'
+import { redactNode } from './lib/redact'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -65,7 +67,8 @@ export const ConfigSchema = T.Object({
       env: 'DATABASE_URL',
       default: 'postgres://postgres@127.0.0.1:5432/tessera',
       hint: 'expected a postgres:// URL',
-      description: 'PostgreSQL; the database is created if missing. Required in production.',
+      description:
+        'PostgreSQL; the database is created if missing. Required in production. libpq’s sslmode, sslrootcert, sslcert and sslkey parameters are honoured.',
     },
     'postgres|postgresql',
   ),
@@ -89,6 +92,22 @@ export const ConfigSchema = T.Object({
     default: '',
     description:
       'Seed nodes of a Redis Cluster, `host:port` (or URLs with credentials and TLS, as REDIS_URL), comma-separated; empty: one Redis at REDIS_URL.',
+  }),
+  redisTlsCaFile: str({
+    env: 'REDIS_TLS_CA_FILE',
+    default: '',
+    description: 'PEM file of the CA(s) that signed the Redis certificate, for rediss://; empty: the system’s CAs.',
+  }),
+  redisTlsCertFile: str({
+    env: 'REDIS_TLS_CERT_FILE',
+    default: '',
+    description:
+      'PEM client certificate for rediss://, when Redis asks for one (tls-auth-clients); with REDIS_TLS_KEY_FILE.',
+  }),
+  redisTlsKeyFile: str({
+    env: 'REDIS_TLS_KEY_FILE',
+    default: '',
+    description: 'PEM private key of REDIS_TLS_CERT_FILE.',
   }),
   redisPartitions: int(
     {
@@ -262,6 +281,23 @@ export const ConfigSchema = T.Object({
     },
     100,
   ),
+  shutdownDelayMs: duration(
+    {
+      env: 'SHUTDOWN_DELAY',
+      description:
+        'After SIGTERM, /readyz answers 503 while requests are still served this long, so load balancers stop sending new ones (`5s` in production, `0s` otherwise).',
+    },
+    0,
+  ),
+  shutdownGraceMs: duration(
+    {
+      env: 'SHUTDOWN_GRACE',
+      default: '10s',
+      description:
+        'From SIGTERM, how long requests may still run (SHUTDOWN_DELAY included) before the connections left are closed.',
+    },
+    0,
+  ),
   auditMetricsPort: int(
     { env: 'AUDIT_METRICS_PORT', default: '0', description: 'Port of the audit consumer’s /metrics; 0 serves none.' },
     0,
@@ -318,7 +354,7 @@ function parseText(parse: Parse, text: string): { value: unknown } | { why: stri
       for (const node of nodes) {
         const url = node.includes('://') ? node : `redis://${node}`
         if (!/^rediss?:\/\//.test(url) || !URL.canParse(url) || !new URL(url).port) {
-          return { why: `"${node}" is not a node such as 10.0.0.5:6379 or rediss://user:pass@host:6380` }
+          return { why: `"${redactNode(node)}" is not a node such as 10.0.0.5:6379 or rediss://user:pass@host:6380` }
         }
       }
       return { value: nodes }
@@ -359,6 +395,8 @@ export function loadConfig(env: Env): Config {
     if (variable.key === 'logLevel') text = (text ?? (production ? 'info' : 'debug')).toLowerCase()
     // A fresh machine runs with `bun run start` alone; a production schema changes only when asked.
     if (variable.key === 'migrateOnBoot') text ??= production ? 'false' : 'true'
+    // Only production has a load balancer to wait for; elsewhere a SIGTERM or Ctrl-C stops at once.
+    if (variable.key === 'shutdownDelayMs') text ??= production ? '5s' : '0s'
     // One partition keeps the layout of a single Redis; a cluster spreads users over sixteen.
     if (variable.key === 'redisPartitions') text ??= raw('REDIS_CLUSTER_NODES') ? '16' : '1'
     if (text === undefined) continue
@@ -391,6 +429,16 @@ export function loadConfig(env: Env): Config {
   if ((values.sessionAbsoluteTimeoutMs as number) < idle) {
     fail('SESSION_ABSOLUTE_TIMEOUT', 'must not be shorter than SESSION_IDLE_TIMEOUT')
   }
+  checkRedisTls(values, fail)
+  try {
+    postgresTlsSettings(values.databaseUrl as string)
+  } catch (error) {
+    fail('DATABASE_URL', (error as Error).message)
+  }
+  const delay = values.shutdownDelayMs as number
+  if (delay > 0 && delay >= (values.shutdownGraceMs as number)) {
+    fail('SHUTDOWN_DELAY', 'must be shorter than SHUTDOWN_GRACE, which it is part of')
+  }
   // The __Host- prefix makes browsers refuse the cookie unless it is Secure, host-only and Path=/,
   // so a subdomain or a plain-http page cannot plant or overwrite it.
   const bareCookieName = (values.cookieName as string).replace(/^__Host-/, '')
@@ -409,6 +457,26 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError(`configuration: ${first?.path} ${first?.message}`)
   }
   return Object.freeze(config) as Config
+}
+
+/**
+ * TLS files are only read for a rediss:// connection: set without one, they would leave the
+ * operator believing the link is encrypted, so that is refused.
+ */
+function checkRedisTls(values: Record<string, unknown>, fail: (name: string, why: string) => never): void {
+  const cert = values.redisTlsCertFile as string
+  const key = values.redisTlsKeyFile as string
+  if (Boolean(cert) !== Boolean(key)) {
+    fail(cert ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together')
+  }
+  // The URL that carries the credentials and turns TLS on (as createCluster reads it).
+  const nodes = values.redisClusterNodes as string[]
+  const fromNode = nodes[0]?.includes('://') ?? false
+  const authUrl = fromNode ? (nodes[0] as string) : (values.redisUrl as string)
+  const tlsFile = values.redisTlsCaFile ? 'REDIS_TLS_CA_FILE' : cert ? 'REDIS_TLS_CERT_FILE' : undefined
+  if (tlsFile && !authUrl.startsWith('rediss://')) {
+    fail(tlsFile, `is set, but ${fromNode ? 'the first of REDIS_CLUSTER_NODES' : 'REDIS_URL'} is not a rediss:// URL`)
+  }
 }
 
 export type LogLevel = (typeof LOG_LEVELS)[number]

@@ -2,8 +2,10 @@
 
 import type { Config } from './config'
 import type { Db } from './db/client'
+import { createDrain, type Drain } from './lib/drain'
 import type { Logger } from './lib/logger'
 import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
+import { defineLimitScripts } from './modules/auth/rate-limit'
 import type { SessionCache } from './modules/sessions/cache'
 import { createSessionStore, type RedisClient, type SessionStore } from './store'
 
@@ -16,6 +18,8 @@ export interface AppDeps {
   now?: () => number
   /** Local session cache, kept honest by an event tailer the caller runs; omit to go to Redis always. */
   sessionCache?: SessionCache
+  /** Set when the instance shuts down; omit for one that never drains (tests, benchmarks). */
+  drain?: Drain
 }
 
 export interface AppContext {
@@ -29,11 +33,14 @@ export interface AppContext {
   readonly store: SessionStore
   readonly sessionCache: SessionCache | undefined
   readonly metrics: Metrics
+  readonly drain: Drain
 }
 
 export function createContext(deps: AppDeps): AppContext {
   const { config } = deps
   const store = storeFor(config, deps.redis)
+  // Every script exists on the client before its first request (see defineLimitScripts).
+  defineLimitScripts(deps.redis)
   return Object.freeze({
     id: crypto.randomUUID(),
     config,
@@ -44,6 +51,7 @@ export function createContext(deps: AppDeps): AppContext {
     store,
     sessionCache: deps.sessionCache,
     metrics: createMetrics(METRIC_HELP),
+    drain: deps.drain ?? createDrain(),
   })
 }
 

@@ -1,22 +1,9 @@
-// Entry point on Deno 2 (`deno task start`, see deno.json): the same createApp, clients and
-// background loops as src/server.ts, served by Deno.serve instead of Bun.serve.
+// Entry point on Deno 2 (`deno task start`, see deno.json): the same server as src/index.ts
+// (startTessera: clients, background loops, the drain), served by Deno.serve instead of Bun's.
 
-import { createApp } from './app'
-import {
-  connectRedisOrExit,
-  fatal,
-  listenFailure,
-  loadConfigOrExit,
-  onShutdown,
-  prepareDatabaseOrExit,
-} from './cli/shared'
-import { type AppDeps, createContext } from './context'
-import { createDatabase } from './db/client'
+import { loadConfigOrExit } from './cli/shared'
 import { createLogger } from './lib/logger'
-import { runEventTailer } from './modules/events/tailer'
-import { runOutboxRelay } from './modules/outbox'
-import { createSessionCache } from './modules/sessions/cache'
-import { seedDatabase } from './modules/users/seed'
+import { type Listen, startTessera, stopOnSignals } from './server'
 
 /** The part of Deno's own API this file uses; tsc checks src/ against Bun's types only. */
 interface DenoNetAddr {
@@ -30,49 +17,21 @@ declare const Deno: {
   ): { addr: DenoNetAddr; shutdown(): Promise<void> }
 }
 
-const config = loadConfigOrExit()
-const logger = createLogger(config.logLevel)
-
-await prepareDatabaseOrExit(config)
-const redis = await connectRedisOrExit(config)
-redis.on('error', (error) => logger.warn('redis error', { error: error.message }))
-const database = createDatabase(config.databaseUrl)
-const deps: AppDeps = { config, db: database.db, redis, logger }
-await seedDatabase(createContext(deps))
-
-const controller = new AbortController()
-const background: Promise<void>[] = []
-if (config.sessionCacheSize > 0) {
-  // The cache is only as good as the event streams that evict from it: both start together.
-  const sessionCache = createSessionCache(config.sessionCacheSize, config.redisPartitions)
-  deps.sessionCache = sessionCache
-  background.push(
-    runEventTailer({
-      redis,
-      keys: createContext(deps).store.keys,
-      cache: sessionCache,
-      logger,
-      signal: controller.signal,
-    }),
-  )
-}
-const app = createApp(deps)
-background.push(runOutboxRelay(createContext(deps), controller.signal))
-
-// Rate limits count clients by address, which handlers read from Elysia's `server.requestIP`. On
-// Bun that is Bun's server; here each request's peer address is kept while the request lives.
-// Elysia types `server` as Bun's; off Bun it calls only these two methods.
-const peers = new WeakMap<Request, DenoNetAddr>()
-let server: ReturnType<typeof Deno.serve> | undefined
-app.server = {
-  requestIP: (request: Request) => {
-    const peer = peers.get(request)
-    return peer ? { address: peer.hostname, port: peer.port } : null
-  },
-  // app.stop() calls this: stop accepting, let the requests in flight finish.
-  stop: async () => server?.shutdown(),
-} as unknown as NonNullable<typeof app.server>
-try {
+/** Deno's HTTP server, with the peer address Elysia's handlers read as `server.requestIP`. */
+const listenOnDeno: Listen = (app, config) => {
+  // Rate limits count clients by address, which handlers read from Elysia's `server.requestIP`. On
+  // Bun that is Bun's server; here each request's peer address is kept while the request lives.
+  // Elysia types `server` as Bun's; off Bun it calls only these two methods.
+  const peers = new WeakMap<Request, DenoNetAddr>()
+  let server: ReturnType<typeof Deno.serve> | undefined
+  let forced: (() => void) | undefined
+  app.server = {
+    requestIP: (request: Request) => {
+      const peer = peers.get(request)
+      return peer ? { address: peer.hostname, port: peer.port } : null
+    },
+    stop: async () => server?.shutdown(),
+  } as unknown as NonNullable<typeof app.server>
   server = Deno.serve(
     // No maxRequestBodySize as on Bun: readJsonBody caps JSON bodies, and no other body is read.
     { port: config.port, hostname: config.host, reusePort: config.reusePort, onListen: () => {} },
@@ -81,17 +40,23 @@ try {
       return app.fetch(request)
     },
   )
-} catch (error) {
-  fatal(listenFailure(config, error))
+  const listening = server
+  return {
+    port: listening.addr.port,
+    // Deno does not count requests in flight.
+    pendingRequests: () => undefined,
+    // shutdown() stops accepting and resolves once every request in flight was answered.
+    stop: () =>
+      new Promise<void>((resolve, reject) => {
+        forced = resolve
+        listening.shutdown().then(resolve, reject)
+      }),
+    // Deno has no way to cut the connections left: the process exits right after this.
+    forceStop: async () => forced?.(),
+  }
 }
 
-const url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${server.addr.port}`
-logger.info('tessera listening', { url, docs: `${url}/swagger`, instance: config.instanceId, runtime: 'deno' })
-
-onShutdown(async (signal) => {
-  logger.info('shutting down', { signal })
-  controller.abort()
-  await app.stop()
-  await Promise.allSettled(background)
-  await Promise.allSettled([database.close(), redis.quit()])
-})
+const config = loadConfigOrExit()
+const logger = createLogger(config.logLevel)
+const server = await startTessera(config, logger, listenOnDeno)
+stopOnSignals(server, logger)

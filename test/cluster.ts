@@ -1,12 +1,14 @@
 // A test-owned Redis Cluster on loopback ports: masters with one replica each, made with
 // `redis-server --cluster-enabled yes` and `redis-cli --cluster create`, stopped by the PIDs it
-// started. The shared Redis on 6379 is never touched.
+// started; optionally with a password and TLS only (client, bus and replication links). The shared
+// Redis on 6379 is never touched.
 
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import Redis from 'ioredis'
+import type { Certificates } from './certificates'
 import { stopProcess, waitFor } from './processes'
 import { freePort } from './services'
 
@@ -33,13 +35,37 @@ export interface TestCluster {
   stop(): Promise<void>
 }
 
-export async function startRedisCluster({ masters = 3, replicas = 1, spare = 0 } = {}): Promise<TestCluster> {
+export interface ClusterOptions {
+  masters?: number
+  replicas?: number
+  spare?: number
+  /** requirepass and masterauth of every node. */
+  password?: string
+  /** TLS only: every port, the cluster bus and replication; clients are not asked for a certificate. */
+  tls?: Certificates
+}
+
+export async function startRedisCluster({
+  masters = 3,
+  replicas = 1,
+  spare = 0,
+  password,
+  tls,
+}: ClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cluster-'))
   const nodes: ClusterNode[] = []
   const spares: ClusterNode[] = []
   const clients: Redis[] = []
+  const ca = tls ? readFileSync(tls.ca, 'utf8') : undefined
   const connect = (port: number) => {
-    const client = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1 })
+    const client = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      password,
+      ...(ca ? { tls: { ca } } : {}),
+    })
     client.on('error', () => {})
     clients.push(client)
     return client
@@ -132,11 +158,18 @@ export async function startRedisCluster({ masters = 3, replicas = 1, spare = 0 }
   try {
     for (let i = 0; i < masters * (1 + replicas) + spare; i++) {
       const port = freePort()
+      const secured = [
+        ...(password ? ['--requirepass', password, '--masterauth', password] : []),
+        ...(tls
+          ? ['--tls-cert-file', tls.serverCert, '--tls-key-file', tls.serverKey, '--tls-ca-cert-file', tls.ca]
+          : []),
+        ...(tls ? ['--tls-auth-clients', 'no', '--tls-cluster', 'yes', '--tls-replication', 'yes'] : []),
+      ]
       const proc = Bun.spawn(
         [
           'redis-server',
-          '--port',
-          String(port),
+          ...(tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)]),
+          ...secured,
           '--bind',
           '127.0.0.1',
           '--cluster-enabled',
@@ -171,7 +204,17 @@ export async function startRedisCluster({ masters = 3, replicas = 1, spare = 0 }
       )
     }
     const create = Bun.spawn(
-      ['redis-cli', '--cluster', 'create', ...cluster.seeds, '--cluster-replicas', String(replicas), '--cluster-yes'],
+      [
+        'redis-cli',
+        ...(password ? ['-a', password, '--no-auth-warning'] : []),
+        ...(tls ? ['--tls', '--cacert', tls.ca] : []),
+        '--cluster',
+        'create',
+        ...cluster.seeds,
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
       { stdout: 'pipe', stderr: 'pipe' },
     )
     const [out, err, code] = await Promise.all([

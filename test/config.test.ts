@@ -44,6 +44,15 @@ describe('bad values stop the boot with a ConfigError naming the variable', () =
     [{ COOKIE_NAME: 'has space' }, 'COOKIE_NAME'],
     [{ REDIS_KEY_PREFIX: 'bad prefix*' }, 'REDIS_KEY_PREFIX'],
     [{ ADMIN_USERNAME: 'x' }, 'ADMIN_USERNAME'],
+    [{ SHUTDOWN_GRACE: 'later' }, 'SHUTDOWN_GRACE'],
+    [{ REDIS_TLS_CA_FILE: '/etc/ssl/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CERT_FILE: '/c.pem' }, 'REDIS_TLS_KEY_FILE'],
+    [{ REDIS_URL: 'rediss://h:6380', REDIS_TLS_KEY_FILE: '/k.pem' }, 'REDIS_TLS_CERT_FILE'],
+    [{ REDIS_CLUSTER_NODES: 'redis://:pw@h:7000', REDIS_TLS_CA_FILE: '/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    [{ DATABASE_URL: 'postgres://h/db?sslmode=verify' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://h/db?sslmode=require&sslcrl=/crl.pem' }, 'DATABASE_URL'],
+    [{ SHUTDOWN_DELAY: '10s', SHUTDOWN_GRACE: '10s' }, 'SHUTDOWN_DELAY'],
+    [{ ...production, SHUTDOWN_GRACE: '3s' }, 'SHUTDOWN_DELAY'],
   ]
   for (const [env, variable] of cases) {
     test(`${JSON.stringify(env)} names ${variable}`, () => {
@@ -133,5 +142,45 @@ describe('durations', () => {
     const config = loadConfig({ ...base, SESSION_IDLE_TIMEOUT: '1h30m', SESSION_ABSOLUTE_TIMEOUT: '90000' })
     expect(config.sessionIdleTimeoutMs).toBe(90 * 60_000)
     expect(config.sessionAbsoluteTimeoutMs).toBe(90_000_000)
+  })
+})
+
+describe('shutdown timing', () => {
+  test('SHUTDOWN_DELAY waits for a load balancer only in production; SHUTDOWN_GRACE is 10s', () => {
+    expect(loadConfig(base)).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 10_000 })
+    expect(loadConfig({ ...base, ...production })).toMatchObject({ shutdownDelayMs: 5_000 })
+    expect(loadConfig({ ...base, SHUTDOWN_DELAY: '2s', SHUTDOWN_GRACE: '30s' })).toMatchObject({
+      shutdownDelayMs: 2_000,
+      shutdownGraceMs: 30_000,
+    })
+    expect(loadConfig({ ...base, SHUTDOWN_GRACE: '0' })).toMatchObject({ shutdownDelayMs: 0, shutdownGraceMs: 0 })
+  })
+})
+
+describe('credentials and TLS settings', () => {
+  test('the TLS files of Redis are accepted with a rediss:// URL or first cluster node', () => {
+    const tls = { REDIS_TLS_CA_FILE: '/ca.pem', REDIS_TLS_CERT_FILE: '/c.pem', REDIS_TLS_KEY_FILE: '/k.pem' }
+    expect(loadConfig({ ...base, ...tls, REDIS_URL: 'rediss://u:p@h:6380/0' })).toMatchObject({
+      redisTlsCaFile: '/ca.pem',
+      redisTlsCertFile: '/c.pem',
+      redisTlsKeyFile: '/k.pem',
+    })
+    expect(loadConfig({ ...base, ...tls, REDIS_CLUSTER_NODES: 'rediss://:p@h:7000,h:7001' }).redisTlsCaFile).toBe(
+      '/ca.pem',
+    )
+  })
+
+  test('an error about a cluster node never quotes its password', () => {
+    const error = failure({ REDIS_CLUSTER_NODES: 'rediss://user:hunter2@host-without-port' })
+    expect(error.message).toStartWith('REDIS_CLUSTER_NODES:')
+    expect(error.message).not.toContain('hunter2')
+    expect(error.message).toContain('rediss://user:***@host-without-port')
+  })
+
+  test("an error about DATABASE_URL's sslmode never quotes the URL", () => {
+    const error = failure({ DATABASE_URL: 'postgres://app:hunter2@db/tessera?sslmode=on' })
+    expect(error.message).toBe(
+      'DATABASE_URL: sslmode=on is not one of disable, allow, prefer, require, verify-ca, verify-full',
+    )
   })
 })

@@ -48,6 +48,8 @@ export function processEnv(vars: Record<string, string>): Record<string, string>
     ADMIN_PASSWORD,
     LOG_LEVEL: 'warn',
     REGISTRATION_MAX_PER_IP: '1000000',
+    // No load balancer waits on a test's servers (the rolling-restart test sets its own).
+    SHUTDOWN_DELAY: '0s',
     COOKIE_SECURE: 'false',
     HOST: '127.0.0.1',
     ...vars,
@@ -125,9 +127,10 @@ export interface RedisProcess {
 
 /**
  * A test-owned redis-server on its own port. With `persistent`, it keeps an append-only file in a
- * temporary directory, so data survives stop/start like a production Redis with AOF.
+ * temporary directory, so data survives stop/start like a production Redis with AOF. `args` are
+ * passed on (`--requirepass`, `--user`, `--tls-port` and the like); the plain port stays open.
  */
-export function redisServer(port: number, { persistent = false } = {}): RedisProcess {
+export function redisServer(port: number, { persistent = false, args: extra = [] as string[] } = {}): RedisProcess {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-redis-'))
   let proc: Subprocess | undefined
   const url = `redis://127.0.0.1:${port}/0`
@@ -143,6 +146,7 @@ export function redisServer(port: number, { persistent = false } = {}): RedisPro
       const args = ['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
       args.push('--appendonly', persistent ? 'yes' : 'no')
       if (persistent) args.push('--appendfsync', 'always')
+      args.push(...extra)
       proc = Bun.spawn(args, { stdout: 'ignore', stderr: 'ignore' })
       await waitFor(ping, 10_000, `redis-server on ${port}`)
     },
@@ -258,6 +262,34 @@ export async function msUntilStatus(
     if (response.status === status) return elapsed
     if (elapsed > timeoutMs) throw new Error(`still ${response.status} after ${timeoutMs} ms (wanted ${status})`)
   }
+}
+
+export interface Unready {
+  /** Milliseconds from SIGTERM to the first 503 of /readyz. */
+  ms: number
+  /** When the signal was sent (Date.now() of the poller), to compare with other clocks of the machine. */
+  signalledAtEpochMs: number
+  /** That answer's status (599: the connection was refused before any 503 was seen). */
+  status: number
+  retryAfter: string | null
+  body: string
+}
+
+/**
+ * Sends SIGTERM to a server while polling its /readyz back to back, the poll already running as a
+ * load balancer's would be, from a process of its own (test/fixtures/sigterm-until-unready.ts).
+ */
+export async function sigtermUntilUnready(server: ServerProcess): Promise<Unready> {
+  const poller = Bun.spawn(
+    ['bun', join(ROOT, 'test/fixtures/sigterm-until-unready.ts'), server.url, String(server.proc.pid)],
+    {
+      stdout: 'pipe',
+      stderr: 'inherit',
+    },
+  )
+  const [out, code] = await Promise.all([new Response(poller.stdout).text(), poller.exited])
+  if (code !== 0) throw new Error(`the readiness poller failed (${code}): ${out}`)
+  return JSON.parse(out) as Unready
 }
 
 export interface TcpProxy {

@@ -3,7 +3,11 @@
 // other accounts, and the same account from another client, are unaffected.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createContext } from '../src/context'
 import { createDatabase } from '../src/db/client'
+import { silentLogger } from '../src/lib/logger'
+import { loginLimitKeys, releaseLoginAttempt, reserveLoginAttempt } from '../src/modules/auth/rate-limit'
+import { connectRedis, createRedis } from '../src/store'
 import {
   call,
   createAppWith,
@@ -11,6 +15,7 @@ import {
   databaseUrlFor,
   expectError,
   freePort,
+  REDIS_URL,
   registerUser,
   scanKeys,
   type TestEnv,
@@ -153,5 +158,26 @@ describe('the counters themselves', () => {
       if (!(Number(value) > 0 && ttl > 0 && ttl <= 15 * 60_000)) wrong.push({ key, count: Number(value), ttl })
     }
     expect(wrong).toEqual([])
+  })
+})
+
+describe('a fresh instance', () => {
+  test('its first login, while other commands share the auto-pipeline, is counted and crashes nothing', async () => {
+    const fresh = createRedis(REDIS_URL)
+    await connectRedis(fresh)
+    try {
+      const ctx = createContext({ config: env.config, db: env.database.db, redis: fresh, logger: silentLogger })
+      // A command opens this turn's auto-pipeline; a script defined after it was opened is unknown
+      // to it, and ioredis then throws from a later turn, which ends the process
+      // (https://github.com/redis/ioredis/issues/1931). The limiter's scripts must exist before.
+      const other = fresh.get(`${env.prefix}unrelated`)
+      const keys = loginLimitKeys(ctx, 'first-login', '192.0.2.7')
+      expect(await reserveLoginAttempt(ctx, keys)).toBeUndefined()
+      expect(await other).toBeNull()
+      await releaseLoginAttempt(ctx, keys, true)
+      await Bun.sleep(20)
+    } finally {
+      fresh.disconnect()
+    }
   })
 })

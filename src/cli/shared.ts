@@ -1,21 +1,21 @@
 // Boot helpers shared by the command-line entry points (server, audit consumer, audit tail).
 
+import { readFileSync } from 'node:fs'
 import { type Config, ConfigError, loadConfig } from '../config'
 import { storeFor } from '../context'
 import { ensureDatabase, migrateDatabase, pendingMigrations } from '../db/migrate'
 import { type EmbeddedMigration, MIGRATIONS } from '../db/migrations'
-import { checkPartitions, connectRedis, createRedisClient, type RedisClient } from '../store'
+import { passwordsIn, redact, redactNode, scrub } from '../lib/redact'
+import {
+  checkPartitions,
+  clusterAuthUrl,
+  connectRedis,
+  createRedisClient,
+  type RedisClient,
+  type RedisTarget,
+} from '../store'
 
-/** URLs are printed without their password. */
-export function redact(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '(unparseable URL)'
-  }
-}
+export { redact } from '../lib/redact'
 
 export function fatal(line: string): never {
   console.error(line)
@@ -23,6 +23,22 @@ export function fatal(line: string): never {
 }
 
 const START_HINT = 'start it, or run `docker compose up -d` for a local Redis and PostgreSQL'
+const TLS_ERROR = /certificate|self.signed|altname|ssl|tls|handshake/i
+
+/** What to do about a failed connection, from its error; `tls` when the connection uses TLS. */
+function hintFor(why: string, credentials: string, tls?: string): string {
+  // Redis: WRONGPASS, NOAUTH, NOPERM; PostgreSQL: 28P01 (password), 28000 (pg_hba.conf).
+  if (/WRONGPASS|NOAUTH|NOPERM|password authentication|pg_hba\.conf|authentication failed/i.test(why)) {
+    return `check the user and password in ${credentials}`
+  }
+  if (tls && TLS_ERROR.test(why)) return `check ${tls}`
+  // A cluster's failed handshakes reach us only as a closed connection.
+  if (tls && why === 'Connection is closed.') return `check ${tls}, or ${START_HINT}`
+  return START_HINT
+}
+
+/** The passwords a configuration holds, never to be printed. */
+const secretsOf = (config: Config) => passwordsIn([config.redisUrl, ...config.redisClusterNodes, config.databaseUrl])
 
 export function loadConfigOrExit(): Config {
   try {
@@ -56,8 +72,10 @@ export async function migrateDatabaseOrExit(config: Config): Promise<EmbeddedMig
       ensureDatabase(config.databaseUrl).then(() => migrateDatabase(config.databaseUrl)),
     )
   } catch (error) {
+    const why = (error as Error).message
+    const hint = hintFor(why, 'DATABASE_URL', 'sslmode, sslrootcert, sslcert and sslkey in DATABASE_URL')
     fatal(
-      `tessera: cannot prepare PostgreSQL at ${redact(config.databaseUrl)} (${(error as Error).message}); ${START_HINT}`,
+      scrub(`tessera: cannot prepare PostgreSQL at ${redact(config.databaseUrl)} (${why}); ${hint}`, secretsOf(config)),
     )
   }
 }
@@ -97,7 +115,7 @@ export async function prepareDatabaseOrExit(config: Config): Promise<void> {
 /** Where Redis is, for a message: the URL without its password, or the cluster's seed nodes. */
 function describeRedis(config: Config): string {
   return config.redisClusterNodes.length > 0
-    ? `the cluster at ${config.redisClusterNodes.map(redact).join(',')}`
+    ? `the cluster at ${config.redisClusterNodes.map(redactNode).join(',')}`
     : redact(config.redisUrl)
 }
 
@@ -107,13 +125,31 @@ function describeRedis(config: Config): string {
  * reconnects forever: an outage after boot is answered with 503s, not an exit.
  */
 export async function connectRedisOrExit(config: Config): Promise<RedisClient> {
-  const redis = createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes })
-  redis.on('error', () => {})
+  const redis = createRedisClient(redisTargetOrExit(config))
+  // ioredis rejects connect() with "Connection is closed." or "None of startup nodes is
+  // available"; the reason (WRONGPASS, a certificate that does not verify, ECONNREFUSED) comes as
+  // an error event of the client, or of each node of a cluster.
+  let reason: Error | undefined
+  const remember = (error: Error) => {
+    const cause = (error as { lastNodeError?: Error }).lastNodeError ?? error
+    // The generic closing message comes last and would hide the reason seen before it.
+    if (!reason || cause.message !== 'Connection is closed.') reason = cause
+  }
+  redis.on('error', remember)
+  redis.on('node error', remember)
   try {
     await within(5_000, connectRedis(redis))
   } catch (error) {
     redis.disconnect()
-    fatal(`tessera: cannot reach Redis at ${describeRedis(config)} (${(error as Error).message}); ${START_HINT}`)
+    const why = reason?.message ?? (error as Error).message
+    const where = config.redisClusterNodes.length > 0 ? 'REDIS_CLUSTER_NODES or REDIS_URL' : 'REDIS_URL'
+    const usesTls = clusterAuthUrl(config.redisClusterNodes, config.redisUrl).startsWith('rediss:')
+    const hint = hintFor(
+      why,
+      where,
+      usesTls ? 'the rediss:// URL, REDIS_TLS_CA_FILE and REDIS_TLS_CERT_FILE' : undefined,
+    )
+    fatal(scrub(`tessera: cannot reach Redis at ${describeRedis(config)} (${why}); ${hint}`, secretsOf(config)))
   }
   try {
     await checkPartitions(storeFor(config, redis))
@@ -122,6 +158,27 @@ export async function connectRedisOrExit(config: Config): Promise<RedisClient> {
     fatal(`tessera: ${(error as Error).message}`)
   }
   return redis
+}
+
+/** Where Redis is and the TLS files it needs, read now; exits with one line naming a file it cannot read. */
+function redisTargetOrExit(config: Config): RedisTarget {
+  const read = (variable: string, path: string) => {
+    if (!path) return undefined
+    try {
+      return readFileSync(path, 'utf8')
+    } catch (error) {
+      fatal(`tessera: cannot read ${variable} ${path} (${(error as Error).message})`)
+    }
+  }
+  return {
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    tls: {
+      ca: read('REDIS_TLS_CA_FILE', config.redisTlsCaFile),
+      cert: read('REDIS_TLS_CERT_FILE', config.redisTlsCertFile),
+      key: read('REDIS_TLS_KEY_FILE', config.redisTlsKeyFile),
+    },
+  }
 }
 
 /** Why the server could not listen, as the one line it exits with. */

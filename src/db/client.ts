@@ -3,6 +3,7 @@
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js'
 import postgres from 'postgres'
 import * as schema from './schema'
+import { postgresConnection } from './ssl'
 
 export type Db = PostgresJsDatabase<typeof schema>
 /** A transaction handle, as `db.transaction` passes it. */
@@ -14,8 +15,17 @@ export interface Database {
   close(): Promise<void>
 }
 
+/**
+ * A postgres.js pool for a DATABASE_URL, with its sslmode and certificate files honoured as libpq
+ * would (see ssl.ts). Every connection Tessera makes goes through here.
+ */
+export function openPostgres(url: string, options: postgres.Options<Record<string, postgres.PostgresType>>) {
+  const connection = postgresConnection(url)
+  return postgres(connection.url, { ...options, ...(connection.ssl === undefined ? {} : { ssl: connection.ssl }) })
+}
+
 export function createDatabase(url: string, { max = 10 }: { max?: number } = {}): Database {
-  const sql = postgres(url, {
+  const sql = openPostgres(url, {
     max,
     // Fail fast so an outage becomes a 503 within seconds rather than a hung request.
     connect_timeout: 5,

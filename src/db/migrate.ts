@@ -3,7 +3,8 @@
 
 import { PgDialect, type PgSession } from 'drizzle-orm/pg-core'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import postgres from 'postgres'
+import type postgres from 'postgres'
+import { openPostgres } from './client'
 import { type EmbeddedMigration, MIGRATIONS } from './migrations'
 
 // drizzle's defaults, named because the status check below reads the same table.
@@ -17,7 +18,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url)
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''))
   if (!name) return
-  const probe = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const probe = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await probe`select 1`
     return
@@ -29,7 +30,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   }
   const adminUrl = new URL(url)
   adminUrl.pathname = '/postgres'
-  const admin = postgres(adminUrl.toString(), { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const admin = openPostgres(adminUrl.toString(), { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await admin.unsafe(`create database "${name.replaceAll('"', '""')}"`)
   } catch (error) {
@@ -49,7 +50,7 @@ export async function ensureDatabase(url: string): Promise<void> {
  * migrations it applied.
  */
 export async function migrateDatabase(url: string): Promise<EmbeddedMigration[]> {
-  const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const sql = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK_ID})`
     try {
@@ -77,7 +78,7 @@ export async function migrateDatabase(url: string): Promise<EmbeddedMigration[]>
  * when the database cannot be reached or does not exist (code 3D000).
  */
 export async function pendingMigrations(url: string): Promise<EmbeddedMigration[]> {
-  const sql = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
+  const sql = openPostgres(url, { max: 1, connect_timeout: 5, onnotice: () => {} })
   try {
     return await pendingOn(sql)
   } finally {

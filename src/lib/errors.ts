@@ -50,6 +50,7 @@ export const ERRORS = {
   too_many_attempts: { status: 429, message: 'Too many failed attempts; try again later.' },
   internal_error: { status: 500, message: 'Something went wrong on our side.' },
   service_unavailable: { status: 503, message: 'A backing service is unavailable; retry shortly.' },
+  draining: { status: 503, message: 'This instance is shutting down; send requests to another one.' },
 } as const satisfies Record<string, { status: number; message: string | ((params: never) => string) }>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -12,6 +12,15 @@ export type RedisClient = Redis | Cluster
 export interface RedisTarget {
   url: string
   clusterNodes?: readonly string[]
+  /** Certificates for a rediss:// URL; without them the system's CAs verify the server. */
+  tls?: RedisTls
+}
+
+/** PEM text: the CA bundle that signed the server's certificate, and a client certificate and key. */
+export interface RedisTls {
+  ca?: string
+  cert?: string
+  key?: string
 }
 
 const FAIL_FAST: RedisOptions = {
@@ -35,13 +44,21 @@ export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
   })
 }
 
+/**
+ * TLS options for a rediss:// URL (none for redis://): the certificate is always verified, against
+ * `tls.ca` or the system's CAs, and so is the host name or IP address the client connects to.
+ */
+function tlsOptions(url: string, tls: RedisTls = {}): RedisOptions {
+  return new URL(url).protocol === 'rediss:' ? { tls: { ...tls } } : {}
+}
+
 /** Credentials and TLS from a redis:// or rediss:// URL, for every node of a cluster. */
-function connectionOptions(url: string): RedisOptions {
+export function connectionOptions(url: string, tls?: RedisTls): RedisOptions {
   const parsed = new URL(url)
   return {
     ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
     ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
-    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...tlsOptions(url, tls),
   }
 }
 
@@ -51,8 +68,11 @@ function seedNode(entry: string): ClusterNode {
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) }
 }
 
-export function createCluster(nodes: readonly string[], url: string): Cluster {
-  const auth = connectionOptions(nodes[0]?.includes('://') ? nodes[0] : url)
+/** The URL whose credentials and TLS a cluster uses: its first seed node written as one, else REDIS_URL. */
+export const clusterAuthUrl = (nodes: readonly string[], url: string) => (nodes[0]?.includes('://') ? nodes[0] : url)
+
+export function createCluster(nodes: readonly string[], url: string, tls?: RedisTls): Cluster {
+  const auth = connectionOptions(clusterAuthUrl(nodes, url), tls)
   return new Cluster(nodes.map(seedNode), {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -73,7 +93,9 @@ export function createCluster(nodes: readonly string[], url: string): Cluster {
 }
 
 export function createRedisClient(target: RedisTarget): RedisClient {
-  return target.clusterNodes?.length ? createCluster(target.clusterNodes, target.url) : createRedis(target.url)
+  return target.clusterNodes?.length
+    ? createCluster(target.clusterNodes, target.url, target.tls)
+    : createRedis(target.url, tlsOptions(target.url, target.tls))
 }
 
 /**

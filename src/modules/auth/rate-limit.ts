@@ -47,21 +47,29 @@ const SCRIPTS = { reserveLogin, releaseLogin, reserveOne } as const
 type ScriptName = keyof typeof SCRIPTS
 const defined = new WeakSet<RedisClient>()
 
+/**
+ * Defines the limiter's scripts on a client; createContext calls it, before any request. Defining
+ * one later is unsafe: an auto-pipeline opened before the definition does not know the command,
+ * refuses it, and ioredis then throws from a later turn, which ends the process (a fresh instance's
+ * first login under load: https://github.com/redis/ioredis/issues/1931).
+ */
+export function defineLimitScripts(redis: RedisClient): void {
+  if (defined.has(redis)) return
+  for (const [script, lua] of Object.entries(SCRIPTS)) redis.defineCommand(`tessera_limit_${script}`, { lua })
+  defined.add(redis)
+}
+
 function runLimitScript(
   ctx: AppContext,
   name: ScriptName,
   keys: readonly string[],
   args: readonly (string | number)[],
 ) {
-  const redis = ctx.redis
-  if (!defined.has(redis)) {
-    for (const [script, lua] of Object.entries(SCRIPTS)) redis.defineCommand(`tessera_limit_${script}`, { lua })
-    defined.add(redis)
-  }
-  const command = (redis as unknown as Record<string, (n: number, ...rest: (string | number)[]) => Promise<unknown>>)[
-    `tessera_limit_${name}`
-  ]
-  return command?.call(redis, keys.length, ...keys, ...args)
+  const command = (
+    ctx.redis as unknown as Record<string, ((n: number, ...rest: (string | number)[]) => Promise<unknown>) | undefined>
+  )[`tessera_limit_${name}`]
+  if (!command) throw new TypeError(`limiter script ${name} is not defined on this client (defineLimitScripts)`)
+  return command.call(ctx.redis, keys.length, ...keys, ...args)
 }
 
 /** The 429 of a refused attempt, with how long until the limit lets the next one through. */

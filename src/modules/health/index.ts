@@ -1,9 +1,10 @@
-// Liveness (touches nothing), readiness (answers only when Redis and PostgreSQL do) and counters.
+// Liveness (touches nothing), readiness (answers only when Redis and PostgreSQL do, and the instance
+// is not draining) and counters.
 
 import { sql } from 'drizzle-orm'
 import { Elysia, t } from 'elysia'
 import type { AppContext } from '../../context'
-import { withPostgres, withRedis } from '../../lib/errors'
+import { AppError, withPostgres, withRedis } from '../../lib/errors'
 import { errors } from '../../lib/responses'
 
 export function healthRoutes(ctx: AppContext) {
@@ -15,13 +16,19 @@ export function healthRoutes(ctx: AppContext) {
     .get(
       '/readyz',
       async () => {
+        // Before anything else: a load balancer must see the 503 at once, whatever Redis is doing.
+        if (ctx.drain.draining) throw new AppError('draining', { headers: { 'retry-after': '2' } })
         await withRedis(() => ctx.redis.ping())
         await withPostgres(() => ctx.db.execute(sql`select 1`))
         return { status: 'ready' as const }
       },
       {
         response: { 200: t.Object({ status: t.Literal('ready') }), ...errors() },
-        detail: { summary: 'Readiness', description: 'Answers 200 only when Redis and PostgreSQL both answer.' },
+        detail: {
+          summary: 'Readiness',
+          description:
+            'Answers 200 only when Redis and PostgreSQL both answer; 503 `draining` from the moment the instance is told to stop.',
+        },
       },
     )
     .get(

@@ -12,7 +12,7 @@ import type { Db, Tx } from '../../db/client'
 import { outbox } from '../../db/schema'
 import { isPostgresUnavailable, isRedisUnavailable, UnavailableError } from '../../lib/errors'
 import { describeError } from '../../lib/logger'
-import { sleep } from '../../lib/sleep'
+import { sleepUnlessAborted } from '../../lib/sleep'
 import { appendEventOnce, type EventInput, revokeUserSessions, setUserPermissions } from '../../store'
 
 export type OutboxMessage =
@@ -209,6 +209,6 @@ export async function runOutboxRelay(ctx: AppContext, signal: AbortSignal, inter
         ctx.logger.error('outbox relay failed', { error: describeError(error) })
       }
     }
-    await sleep(intervalMs)
+    await sleepUnlessAborted(intervalMs, signal)
   }
 }
