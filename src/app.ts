@@ -17,6 +17,7 @@ import {
   responseHeaders,
 } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
+import { requestScope } from './lib/request-scope'
 import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
 import { authRoutes } from './modules/auth'
@@ -112,6 +113,7 @@ export function createApp(deps: AppDeps) {
       } else {
         failure = known
         if (failure instanceof UnavailableError) {
+          ctx.metrics.dependencyErrors.inc({ dependency: failure.dependency })
           ctx.logger.warn('dependency unavailable', {
             requestId,
             dependency: failure.dependency,
@@ -131,45 +133,56 @@ export function createApp(deps: AppDeps) {
     return errorBody(failure, requestId)
   }
 
-  return new Elysia({
-    name: 'tessera',
-    seed: ctx.id,
-    // Unknown fields are refused (422), not silently dropped.
-    normalize: false,
-    // No schema here uses t.Transform, so responses need no encoding pass.
-    encodeSchema: false,
-  })
-    .wrap(guardFetch({ logger: ctx.logger, headers }))
-    .onRequest(({ request, set }) => {
-      Object.assign(set.headers, headers)
-      set.headers[REQUEST_ID_HEADER] = requestIdFor(request)
-      // A draining instance asks keep-alive clients to reconnect, so that by the time it stops
-      // listening no connection is left for a client to send a request into as it closes.
-      if (ctx.drain.draining) set.headers.connection = 'close'
-      assertWellFormedHost(request)
-      // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
-      if (isForwardAuthRequest(request)) return
-      assertDeclaredLength(request)
-      assertSameOrigin(request, ctx.config.trustedOrigins)
+  return (
+    new Elysia({
+      name: 'tessera',
+      seed: ctx.id,
+      // Unknown fields are refused (422), not silently dropped.
+      normalize: false,
+      // No schema here uses t.Transform, so responses need no encoding pass.
+      encodeSchema: false,
     })
-    .onParse(async ({ request, contentType }) => {
-      if (isForwardAuthRequest(request)) return ''
-      if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
-      if (request.headers.get('content-length') === '0' || request.body === null) return undefined
-      // Forms and text are refused outright: it also closes the classic cross-site form POST.
-      throw new AppError('unsupported_media_type')
-    })
-    .onError(onError)
-    .use(docs(ctx.config))
-    .use(healthRoutes(ctx))
-    .use(permissionRoutes)
-    .use(authRoutes(ctx, auth))
-    .use(userRoutes(ctx, auth))
-    .use(auditRoutes(ctx, auth))
-    .use(sessionRoutes(ctx, auth))
-    .use(passwordRoutes(ctx, auth))
-    .use(adminRoutes(ctx, auth))
-    .use(forwardAuthRoutes(ctx))
+      .wrap(guardFetch({ logger: ctx.logger, headers }))
+      .onRequest(({ request, set }) => {
+        Object.assign(set.headers, headers)
+        set.headers[REQUEST_ID_HEADER] = requestScope.getStore()?.requestId ?? requestIdFor(request)
+        // A draining instance asks keep-alive clients to reconnect, so that by the time it stops
+        // listening no connection is left for a client to send a request into as it closes.
+        if (ctx.drain.draining) set.headers.connection = 'close'
+        assertWellFormedHost(request)
+        // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
+        if (isForwardAuthRequest(request)) return
+        assertDeclaredLength(request)
+        assertSameOrigin(request, ctx.config.trustedOrigins)
+      })
+      .onParse(async ({ request, contentType }) => {
+        if (isForwardAuthRequest(request)) return ''
+        if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
+        if (request.headers.get('content-length') === '0' || request.body === null) return undefined
+        // Forms and text are refused outright: it also closes the classic cross-site form POST.
+        throw new AppError('unsupported_media_type')
+      })
+      .onError(onError)
+      // After the answer is on its way, so the histogram never delays one.
+      .onAfterResponse(({ request, route, set }) => {
+        const scope = requestScope.getStore()
+        if (!scope) return
+        ctx.metrics.requestDuration.observe(
+          { method: request.method, route: route || 'unmatched', status: String(set.status ?? 200) },
+          (performance.now() - scope.startedAt) / 1000,
+        )
+      })
+      .use(docs(ctx.config))
+      .use(healthRoutes(ctx))
+      .use(permissionRoutes)
+      .use(authRoutes(ctx, auth))
+      .use(userRoutes(ctx, auth))
+      .use(auditRoutes(ctx, auth))
+      .use(sessionRoutes(ctx, auth))
+      .use(passwordRoutes(ctx, auth))
+      .use(adminRoutes(ctx, auth))
+      .use(forwardAuthRoutes(ctx))
+  )
 }
 
 export type App = ReturnType<typeof createApp>

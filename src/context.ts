@@ -4,7 +4,7 @@ import type { Config } from './config'
 import type { Db } from './db/client'
 import { createDrain, type Drain } from './lib/drain'
 import type { Logger } from './lib/logger'
-import { createMetrics, METRIC_HELP, type Metrics } from './lib/metrics'
+import { createMetrics, type Metrics } from './lib/metrics'
 import { defineLimitScripts } from './modules/auth/rate-limit'
 import type { SessionCache } from './modules/sessions/cache'
 import { createSessionStore, type RedisClient, type SessionStore } from './store'
@@ -20,6 +20,8 @@ export interface AppDeps {
   sessionCache?: SessionCache
   /** Set when the instance shuts down; omit for one that never drains (tests, benchmarks). */
   drain?: Drain
+  /** The instance's series; omit for a registry of the app's own, without process metrics. */
+  metrics?: Metrics
 }
 
 export interface AppContext {
@@ -41,6 +43,8 @@ export function createContext(deps: AppDeps): AppContext {
   const store = storeFor(config, deps.redis)
   // Every script exists on the client before its first request (see defineLimitScripts).
   defineLimitScripts(deps.redis)
+  const metrics = deps.metrics ?? createMetrics()
+  if (deps.sessionCache) metrics.watchCache(deps.sessionCache)
   return Object.freeze({
     id: crypto.randomUUID(),
     config,
@@ -50,7 +54,7 @@ export function createContext(deps: AppDeps): AppContext {
     now: deps.now ?? Date.now,
     store,
     sessionCache: deps.sessionCache,
-    metrics: createMetrics(METRIC_HELP),
+    metrics,
     drain: deps.drain ?? createDrain(),
   })
 }

@@ -9,6 +9,7 @@ import { createDatabase } from './db/client'
 import { createDrain } from './lib/drain'
 import { BODY_LIMIT_BYTES } from './lib/http'
 import { describeError, type Logger } from './lib/logger'
+import { createMetrics } from './lib/metrics'
 import { sleep } from './lib/sleep'
 import { runEventTailer } from './modules/events/tailer'
 import { runOutboxRelay } from './modules/outbox'
@@ -79,7 +80,8 @@ export async function startTessera(
   redis.on('error', (error) => logger.warn('redis error', { error: error.message }))
   const database = createDatabase(config.databaseUrl)
   const drain = createDrain()
-  const deps: AppDeps = { config, db: database.db, redis, logger, drain }
+  const metrics = createMetrics({ processMetrics: true })
+  const deps: AppDeps = { config, db: database.db, redis, logger, drain, metrics }
   await seedDatabase(createContext(deps))
 
   const controller = new AbortController()
@@ -95,6 +97,7 @@ export async function startTessera(
         cache: sessionCache,
         logger,
         signal: controller.signal,
+        metrics,
       }),
     )
   }

@@ -3,7 +3,7 @@
 // an older version) is set aside in audit_dead_letters while the entries after it are recorded.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { AUDIT_METRIC_HELP, createMetrics } from '../src/lib/metrics'
+import { createAuditMetrics } from '../src/lib/metrics'
 import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { EVENT_TEXT_MAX, encodeEvent } from '../src/store'
 import { call, createTestEnv, registerUser, streamEntries, type TestEnv } from './helpers'
@@ -82,7 +82,7 @@ describe('the audit consumer', () => {
     })
     expect(login.status).toBe(200)
 
-    const metrics = createMetrics(AUDIT_METRIC_HELP)
+    const metrics = createAuditMetrics()
     const controller = new AbortController()
     const running = runAuditConsumer({
       redis: env.redis,
@@ -117,8 +117,8 @@ describe('the audit consumer', () => {
       const first = aside.find((row) => row.stream_id === poison[0])
       expect(JSON.parse(Buffer.from(first?.raw ?? '', 'base64').toString('utf8'))).toContain('a\u0000b')
       expect(first?.fields.un).toBe('a\ufffdb')
-      expect(metrics.render()).toContain(`tessera_audit_dead_letters_total ${aside.length}`)
-      expect(metrics.render()).toContain(`tessera_audit_recorded_total ${recorded.length}`)
+      expect(await metrics.register.metrics()).toContain(`tessera_audit_dead_letters_total ${aside.length}`)
+      expect(await metrics.register.metrics()).toContain(`tessera_audit_recorded_total ${recorded.length}`)
       const [pending] = (await env.redis.xpending(keys.events(0), 'audit')) as [number]
       expect(pending).toBe(0)
     } finally {

@@ -3,8 +3,8 @@
 import { storeFor } from '../context'
 import { createDatabase } from '../db/client'
 import { createLogger } from '../lib/logger'
-import { AUDIT_METRIC_HELP, createMetrics } from '../lib/metrics'
-import { runAuditConsumer } from '../modules/audit/consumer'
+import { createAuditMetrics } from '../lib/metrics'
+import { auditGroupState, runAuditConsumer } from '../modules/audit/consumer'
 import { connectRedisOrExit, loadConfigOrExit, onShutdown, prepareDatabaseOrExit } from './shared'
 
 const config = loadConfigOrExit()
@@ -13,16 +13,19 @@ await prepareDatabaseOrExit(config)
 const redis = await connectRedisOrExit(config)
 const database = createDatabase(config.databaseUrl, { max: 2 })
 const controller = new AbortController()
-const metrics = createMetrics(AUDIT_METRIC_HELP)
+const keys = storeFor(config, redis).keys
+const metrics = createAuditMetrics({ processMetrics: true, groupState: () => auditGroupState(redis, keys) })
 // Its own small HTTP server, for Prometheus only: the consumer has no API.
 const metricsServer =
   config.auditMetricsPort > 0
     ? Bun.serve({
         hostname: config.host,
         port: config.auditMetricsPort,
-        fetch: (request) =>
+        fetch: async (request) =>
           new URL(request.url).pathname === '/metrics'
-            ? new Response(metrics.render(), { headers: { 'content-type': 'text/plain; version=0.0.4' } })
+            ? new Response(await metrics.register.metrics(), {
+                headers: { 'content-type': metrics.register.contentType },
+              })
             : new Response('not found', { status: 404 }),
       })
     : undefined
@@ -31,7 +34,7 @@ logger.info('audit consumer started', { consumer: config.auditConsumerName })
 const running = runAuditConsumer({
   redis,
   db: database.db,
-  keys: storeFor(config, redis).keys,
+  keys,
   logger,
   signal: controller.signal,
   consumer: config.auditConsumerName,

@@ -1,13 +1,14 @@
-// The app's outermost layer, an Elysia `wrap` around its fetch handler: requests to a short host
-// name are routed by their real path, and whatever escapes Elysia's own error handling still
-// answers the opaque JSON 500 with a request id and one log line, never the runtime's HTML or text
-// page. It lives inside the app, so app.handle, app.fetch and a server started with app.listen all
-// get it.
+// The app's outermost layer, an Elysia `wrap` around its fetch handler: every request runs in its
+// request scope (request-scope.ts), requests to a short host name are routed by their real path,
+// and whatever escapes Elysia's own error handling still answers the opaque JSON 500 with a request
+// id and one log line, never the runtime's HTML or text page. It lives inside the app, so
+// app.handle, app.fetch and a server started with app.listen all get it.
 
 import type { Elysia } from 'elysia'
 import { AppError, errorBody } from './errors'
 import { pathForLog, requestIdFor } from './http'
 import { describeError, errorStack, type Logger } from './logger'
+import { currentRequestId, requestScope } from './request-scope'
 
 /** Runs `read`, or gives `fallback` when reading the error throws too (a hostile getter, a Proxy). */
 function attempt<T>(read: () => T, fallback: T): T {
@@ -38,7 +39,7 @@ export function logFailure(logger: Logger, message: string, request: Request, re
 
 /** The opaque 500 in the one error shape, with the headers every answer carries. */
 function internalError(request: Request, guard: Guard, error: unknown): Response {
-  const requestId = attempt(() => requestIdFor(request), crypto.randomUUID())
+  const requestId = attempt(() => currentRequestId() ?? requestIdFor(request), crypto.randomUUID())
   logFailure(guard.logger, 'request failed outside the error handler', request, requestId, error)
   return Response.json(errorBody(new AppError('internal_error'), requestId), {
     status: 500,
@@ -86,17 +87,30 @@ interface Guard {
   headers: Readonly<Record<string, string>>
 }
 
-/** The wrap: `app.wrap(guardFetch({ logger, headers }))`. */
+/** Runs the app's handler on the request, turning whatever escapes it into the JSON 500. */
+function serve(handle: (request: Request) => unknown, request: Request, guard: Guard): Response | Promise<Response> {
+  try {
+    const url = routableUrl(request.url)
+    // Elysia types the wrapped handler loosely (as returning Function); it returns the answer.
+    const answer = (url === undefined ? handle(request) : handleAs(handle, request, url)) as
+      | Response
+      | Promise<Response>
+    return answer instanceof Promise ? answer.catch((error) => internalError(request, guard, error)) : answer
+  } catch (error) {
+    return internalError(request, guard, error)
+  }
+}
+
+/**
+ * The wrap: `app.wrap(guardFetch({ logger, headers }))`. Everything the request causes runs in its
+ * request scope: the id every log line carries, the start the duration histogram counts from.
+ */
 export function guardFetch(guard: Guard): Parameters<Elysia['wrap']>[0] {
   return (handle) =>
     (request: Request): Response | Promise<Response> => {
       try {
-        const url = routableUrl(request.url)
-        // Elysia types the wrapped handler loosely (as returning Function); it returns the answer.
-        const answer = (url === undefined ? handle(request) : handleAs(handle, request, url)) as
-          | Response
-          | Promise<Response>
-        return answer instanceof Promise ? answer.catch((error) => internalError(request, guard, error)) : answer
+        const scope = { requestId: requestIdFor(request), startedAt: performance.now() }
+        return requestScope.run(scope, serve, handle, request, guard)
       } catch (error) {
         return internalError(request, guard, error)
       }

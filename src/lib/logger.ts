@@ -1,8 +1,13 @@
-// Structured one-line JSON logs. Callers pass fields, never raw tokens or passwords.
+// Structured logs through pino: one JSON object per line, always. Callers pass fields, never raw
+// tokens or passwords; redaction by path is the second line of defence for a field that should not
+// have been logged (a cookie header, a password in a body), and a line written while a request is
+// served carries that request's id (request-scope.ts).
 
 import { DrizzleQueryError } from 'drizzle-orm'
+import pino from 'pino'
 
 import type { LogLevel } from '../config'
+import { currentRequestId } from './request-scope'
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void
@@ -11,15 +16,63 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void
 }
 
-const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+/**
+ * Field paths whose values are replaced by "[redacted]" wherever a caller put them, at the top
+ * level or one object down (headers, a request body, an error's details).
+ */
+export const REDACTED_PATHS = [
+  'password',
+  'newPassword',
+  'currentPassword',
+  'token',
+  'cookie',
+  'authorization',
+  'setCookie',
+  'set-cookie',
+  '*.password',
+  '*.newPassword',
+  '*.currentPassword',
+  '*.token',
+  '*.cookie',
+  '*.authorization',
+  '*["set-cookie"]',
+  '*.setCookie',
+]
 
-export function createLogger(level: LogLevel, write: (line: string) => void = (l) => console.log(l)): Logger {
-  const threshold = RANK[level]
-  const log = (at: Exclude<LogLevel, 'silent'>) => (message: string, fields?: Record<string, unknown>) => {
-    if (RANK[at] < threshold) return
-    write(JSON.stringify({ time: new Date().toISOString(), level: at, message, ...fields }))
-  }
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
+const REQUEST_ID_NONE = {}
+
+/**
+ * A logger at `level`, writing to stdout, or to `write` (one line at a time, without its newline).
+ * Writes are synchronous, so the last lines before an exit are never lost.
+ */
+export function createLogger(level: LogLevel, write?: (line: string) => void): Logger {
+  const destination = write
+    ? { write: (chunk: string) => write(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) }
+    : pino.destination({ fd: 1, sync: true })
+  const logger = pino(
+    {
+      level,
+      // The process's own facts belong to whoever collects the lines (a container runtime).
+      base: undefined,
+      messageKey: 'message',
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      // A caller's own requestId field wins: the error handler names the request it reports on.
+      mixin: () => {
+        const requestId = currentRequestId()
+        return requestId === undefined ? REQUEST_ID_NONE : { requestId }
+      },
+    },
+    destination,
+  )
+  const at =
+    (method: 'debug' | 'info' | 'warn' | 'error') =>
+    (message: string, fields?: Record<string, unknown>): void => {
+      if (fields) logger[method](fields, message)
+      else logger[method](message)
+    }
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') }
 }
 
 export const silentLogger: Logger = createLogger('silent')

@@ -7,9 +7,9 @@
 import type Redis from 'ioredis'
 import type { Db } from '../../db/client'
 import { auditDeadLetters, auditEvents } from '../../db/schema'
-import { isPostgresUnavailable } from '../../lib/errors'
+import { isPostgresUnavailable, isRedisUnavailable } from '../../lib/errors'
 import { describeError, type Logger } from '../../lib/logger'
-import type { Metrics } from '../../lib/metrics'
+import type { AuditMetrics } from '../../lib/metrics'
 import { sleep } from '../../lib/sleep'
 import { decodeEvent, eventText, PartitionConnection, type RedisClient, type StoreKeys } from '../../store'
 
@@ -29,8 +29,8 @@ export interface AuditConsumerOptions {
   blockMs?: number
   /** Called after each batch is committed and acknowledged (tests, metrics). */
   onBatch?: (count: number) => void
-  /** Counts entries recorded and set aside (AUDIT_METRIC_HELP). */
-  metrics?: Metrics
+  /** Counts entries recorded and set aside, and outages. */
+  metrics?: Pick<AuditMetrics, 'recorded' | 'deadLetters' | 'dependencyErrors'>
 }
 
 type Entry = [id: string, fields: string[]]
@@ -127,7 +127,7 @@ async function recordRows(options: AuditConsumerOptions, live: Entry[]): Promise
       .insert(auditDeadLetters)
       .values(toDeadLetter(id, fields, error))
       .onConflictDoNothing({ target: auditDeadLetters.streamId })
-    metrics?.increment('tessera_audit_dead_letters_total')
+    metrics?.deadLetters.inc()
     logger.warn('audit entry set aside in audit_dead_letters', { streamId: id, error: describeError(error) })
   }
   return live.length - refused.length
@@ -142,7 +142,7 @@ async function record(options: AuditConsumerOptions, partition: Partition, deliv
     options.logger.warn('audit entries trimmed before they were recorded', { count: entries.length - live.length })
   }
   const recorded = live.length > 0 ? await recordRows(options, live) : 0
-  options.metrics?.increment('tessera_audit_recorded_total', {}, recorded)
+  options.metrics?.recorded.inc(recorded)
   // Acknowledged only now that the rows are committed.
   await partition.reader.xack(partition.stream, AUDIT_GROUP, ...delivered.map(([id]) => id))
   options.onBatch?.(entries.length)
@@ -261,9 +261,38 @@ async function consumePartition(options: AuditConsumerOptions, index: number): P
       if (signal.aborted) break
       ready = false
       connection.reset()
+      const dependency = isPostgresUnavailable(error) ? 'postgres' : isRedisUnavailable(error) ? 'redis' : undefined
+      if (dependency) options.metrics?.dependencyErrors.inc({ dependency })
       logger.warn('audit consumer retrying', { partition: index, error: describeError(error) })
       await sleep(500)
     }
   }
   connection.reset()
+}
+
+/**
+ * The consumer group's position over every partition (XINFO GROUPS): entries not yet delivered to
+ * it (Redis's own `lag`, counted from the entries it has read) and entries delivered but not yet
+ * acknowledged. A partition whose group does not exist yet counts its whole stream as lag.
+ */
+export async function auditGroupState(redis: RedisClient, keys: StoreKeys): Promise<{ lag: number; pending: number }> {
+  const streams = Array.from({ length: keys.partitions }, (_, index) => keys.events(index))
+  const states = await Promise.all(
+    streams.map(async (stream) => {
+      const groups = (await redis.xinfo('GROUPS', stream).catch(() => [])) as (string | number | null)[][]
+      const group = groups.map(fieldsOf).find((fields) => fields.name === AUDIT_GROUP)
+      if (!group) return { lag: await redis.xlen(stream), pending: 0 }
+      return { lag: Number(group.lag ?? 0), pending: Number(group.pending ?? 0) }
+    }),
+  )
+  return states.reduce((sum, state) => ({ lag: sum.lag + state.lag, pending: sum.pending + state.pending }), {
+    lag: 0,
+    pending: 0,
+  })
+}
+
+function fieldsOf(reply: (string | number | null)[]): Record<string, string | number | null> {
+  const fields: Record<string, string | number | null> = {}
+  for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = reply[i + 1] ?? null
+  return fields
 }

@@ -26,6 +26,12 @@ export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Session | 
 export function createAuthenticator(ctx: AppContext): Authenticate {
   const { store } = ctx
   const cache = ctx.sessionCache
+  // Children resolved once: these count on every authenticated request.
+  const { sessionLookups, cacheHits, cacheMisses } = ctx.metrics
+  const fromCacheValid = sessionLookups.labels('cache', 'valid')
+  const fromCacheInvalid = sessionLookups.labels('cache', 'invalid')
+  const fromRedisValid = sessionLookups.labels('redis', 'valid')
+  const fromRedisInvalid = sessionLookups.labels('redis', 'invalid')
   const endExpired = (session: Session, now: number) => endExpiredSession(ctx, session, now)
 
   /** Writes last-seen back (due once per touch interval: needsTouch); false when the session is gone. */
@@ -44,19 +50,37 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
       return session
     }
     return readSession(store, partition, tokenHash).then((session) => {
-      if (!session) return undefined
+      if (!session) {
+        fromRedisInvalid.inc()
+        return undefined
+      }
       if (!isSessionLive(session, now, store.idleTimeoutMs)) {
+        fromRedisInvalid.inc()
         endExpired(session, now)
         return undefined
       }
-      if (!needsTouch(store, session, now)) return keep(session)
-      return touch(session, now).then((live) => (live ? keep(session) : undefined))
+      if (!needsTouch(store, session, now)) {
+        fromRedisValid.inc()
+        return keep(session)
+      }
+      return touch(session, now).then((live) => {
+        if (!live) {
+          fromRedisInvalid.inc()
+          return undefined
+        }
+        fromRedisValid.inc()
+        return keep(session)
+      })
     }, rethrowRedis)
   }
 
   const touchCached = (cached: Session, now: number): Promise<Session | undefined> =>
     touch(cached, now).then((live) => {
-      if (live) return cached
+      if (live) {
+        fromCacheValid.inc()
+        return cached
+      }
+      fromCacheInvalid.inc()
       cache?.delete(cached.tokenHash)
       return undefined
     })
@@ -73,14 +97,20 @@ export function createAuthenticator(ctx: AppContext): Authenticate {
     const cached = hit?.partition === cookie.partition ? hit : undefined
     if (cached) {
       if (now >= cached.expiresAt) {
+        cacheHits.inc()
+        fromCacheInvalid.inc()
         endExpired(cached, now)
         return undefined
       }
       // Idle by our copy's clock: another instance may have seen it since, so Redis decides.
       if (now - cached.lastSeenAt < store.idleTimeoutMs) {
-        return needsTouch(store, cached, now) ? touchCached(cached, now) : cached
+        cacheHits.inc()
+        if (needsTouch(store, cached, now)) return touchCached(cached, now)
+        fromCacheValid.inc()
+        return cached
       }
     }
+    if (cache && !fresh) cacheMisses.inc()
     return fromRedis(cookie.partition, tokenHash, now)
   }
 }

@@ -47,7 +47,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
 
   /** A refused permission is counted and recorded in the event stream: who, what, where. */
   const recordDenial = (session: Session, permission: Permission, request: Request, server: Server) => {
-    ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
+    ctx.metrics.authDenied.inc({ reason: 'forbidden' })
     return withRedis(() =>
       appendEvent(
         ctx.store,
@@ -77,7 +77,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
         async resolve({ request, server, set, status }) {
           const session = await authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), fresh)
           if (!session) {
-            ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
+            ctx.metrics.authDenied.inc({ reason: 'unauthenticated' })
             return status(401, refusal(set, new AppError('unauthenticated')))
           }
           if (permission !== undefined && !hasPermission(session.permissions, permission)) {
@@ -86,7 +86,7 @@ export function authPlugin(ctx: AppContext, authenticate: Authenticate = createA
           }
           // After the permission: a session that may not act at all is not asked to prove more.
           if (freshMs !== undefined && ctx.now() - session.authenticatedAt >= freshMs) {
-            ctx.metrics.increment('tessera_auth_denied_total', { reason: 'reauth_required' })
+            ctx.metrics.authDenied.inc({ reason: 'reauth_required' })
             return status(401, refusal(set, new AppError('reauth_required')))
           }
           const actor: Actor = requestActor(ctx, session, request, server)

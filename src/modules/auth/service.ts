@@ -68,7 +68,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
   if (reserved.status === 'rejected') throw reserved.reason
   const refusal = reserved.value
   if (refusal) {
-    ctx.metrics.increment('tessera_logins_total', { outcome: 'rate_limited' })
+    ctx.metrics.logins.inc({ outcome: 'rate_limited' })
     // Announced once per window and limit; every refusal after it is only counted, so a client
     // hammering a limit cannot flood the stream (and trim real history out of it).
     if (refusal.first) await failed('rate_limited', 0)
@@ -84,7 +84,7 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
 
   if (!user || !passwordOk || user.disabled) {
     await failed(user && passwordOk ? 'disabled' : 'bad_credentials', user?.id ?? 0)
-    ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
+    ctx.metrics.logins.inc({ outcome: 'failed' })
     // One answer for unknown user, wrong password and disabled account alike.
     throw invalidCredentials()
   }
@@ -131,13 +131,13 @@ export async function login(ctx: AppContext, input: LoginInput): Promise<{ token
       throw error
     }
     await failed('disabled', user.id)
-    ctx.metrics.increment('tessera_logins_total', { outcome: 'failed' })
+    ctx.metrics.logins.inc({ outcome: 'failed' })
     throw invalidCredentials()
   }
   // The attempt counted up front is given back, and the account-and-client counter cleared. Should
   // Redis fail right now, the login stands and the attempt stays counted until its window ends.
   await releaseLoginAttempt(ctx, limitKeys, true).catch(() => {})
-  ctx.metrics.increment('tessera_logins_total', { outcome: 'succeeded' })
+  ctx.metrics.logins.inc({ outcome: 'succeeded' })
   // Off the request path: the login answers without waiting for a second argon2 run.
   if (needsRehash(user.passwordHash)) void upgradePasswordHash(ctx, user.id, user.passwordHash, input.password)
   return { token: cookieValue(created.cookie, store.partitions), session: created.session }

@@ -4,6 +4,7 @@
 
 import type { Logger } from '../../lib/logger'
 import { describeError } from '../../lib/logger'
+import type { Metrics } from '../../lib/metrics'
 import { sleep } from '../../lib/sleep'
 import {
   type AuthEvent,
@@ -23,8 +24,9 @@ export interface EventTailerOptions {
   logger: Logger
   signal: AbortSignal
   blockMs?: number
-  /** Called after each event has been applied to the cache (tests, metrics). */
+  /** Called after each event has been applied to the cache (tests). */
   onEvent?: (event: AuthEvent, id: string, partition: number) => void
+  metrics?: Pick<Metrics, 'tailerLag' | 'tailerReconnects' | 'dependencyErrors'>
 }
 
 /** Applies one event to the cache: what it ended or changed is dropped and re-read from Redis. */
@@ -68,7 +70,8 @@ export async function runEventTailer(options: EventTailerOptions): Promise<void>
  * dropped.
  */
 async function tailPartition(options: EventTailerOptions, partition: number): Promise<void> {
-  const { redis, keys, cache, logger, signal, blockMs = 1_000, onEvent } = options
+  const { redis, keys, cache, logger, signal, blockMs = 1_000, onEvent, metrics } = options
+  const lag = metrics?.tailerLag.labels(String(partition))
   const stream = keys.events(partition)
   // Trust lasts one blocking read plus a margin; a silently dead connection lets it lapse.
   const leaseMs = blockMs + 1_000
@@ -101,10 +104,15 @@ async function tailPartition(options: EventTailerOptions, partition: number): Pr
         }
         if (entries.length === BATCH) await dropCacheIfEventsWereMissed(reader, stream, cache, lastId, logger)
         cache.renewTrust(partition, leaseMs)
+        // An entry's id is the Redis time it was added: how old it was when applied is how far
+        // behind this reader runs; a read that found nothing new has caught up.
+        lag?.set(entries.length > 0 ? Math.max(0, Date.now() - Number(lastId.split('-')[0])) / 1000 : 0)
       } catch (error) {
         if (signal.aborted) break
         cache.distrust(partition)
         connection.reset()
+        metrics?.tailerReconnects.inc({ partition: String(partition) })
+        metrics?.dependencyErrors.inc({ dependency: 'redis' })
         failures++
         if (failures === 1) {
           logger.warn('event stream unreadable; local session cache off for its partition', {

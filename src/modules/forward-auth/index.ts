@@ -72,13 +72,13 @@ export function forwardAuthRoutes(ctx: AppContext) {
     const required = requiredPermissions(query.permission, request.headers.get(PERMISSION_HEADER))
     const session = await authenticate(cookieFromHeader(request.headers.get('cookie'), cookieName), required.length > 0)
     if (!session) {
-      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'unauthenticated' })
+      ctx.metrics.authDenied.inc({ reason: 'unauthenticated' })
       set.status = 401
       return ''
     }
     if (!required.every((permission) => hasPermission(session.permissions, permission))) {
       // Counted, not written to the stream: a gateway may ask for every asset of a page.
-      ctx.metrics.increment('tessera_auth_denied_total', { reason: 'forbidden' })
+      ctx.metrics.authDenied.inc({ reason: 'forbidden' })
       set.status = 403
       return ''
     }

@@ -1,5 +1,5 @@
 // Liveness (touches nothing), readiness (answers only when Redis and PostgreSQL do, and the instance
-// is not draining) and counters.
+// is not draining) and metrics.
 
 import { sql } from 'drizzle-orm'
 import { Elysia, t } from 'elysia'
@@ -33,15 +33,15 @@ export function healthRoutes(ctx: AppContext) {
     )
     .get(
       '/metrics',
-      ({ set }) => {
-        set.headers['content-type'] = 'text/plain; version=0.0.4'
-        return ctx.metrics.render()
+      async ({ set }) => {
+        set.headers['content-type'] = ctx.metrics.register.contentType
+        return await ctx.metrics.register.metrics()
       },
       {
         detail: {
-          summary: 'Counters',
+          summary: 'Metrics',
           description:
-            'Prometheus text format: refused requests (401/403) and login outcomes of this instance. Touches nothing.',
+            'Prometheus text format: request durations, login and authentication outcomes, the session cache, the event tailer, the outbox and dependency errors of this instance (see docs/operations.md). Touches neither Redis nor PostgreSQL.',
         },
       },
     )

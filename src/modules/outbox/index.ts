@@ -180,24 +180,22 @@ export async function pruneOutbox(ctx: AppContext): Promise<number> {
 
 /** Polls for pending rows until the signal aborts, and prunes applied ones now and then. */
 export async function runOutboxRelay(ctx: AppContext, signal: AbortSignal, intervalMs = 1_000): Promise<void> {
-  // Almost every poll finds nothing: one indexed read (the partial index on pending rows) decides
-  // whether a claim is worth making.
-  const anyDue = ctx.db
-    .select({ id: outbox.id })
+  // Almost every poll finds nothing: one read of the partial index on pending rows counts the
+  // backlog (a metric) and decides whether a claim is worth making.
+  const pending = ctx.db
+    .select({
+      backlog: sql<number>`count(*)::int`,
+      due: sql<number>`count(*) filter (where ${or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, sql`now()`))})::int`,
+    })
     .from(outbox)
-    .where(
-      and(
-        isNull(outbox.appliedAt),
-        isNull(outbox.failedAt),
-        or(isNull(outbox.claimedUntil), lt(outbox.claimedUntil, sql`now()`)),
-      ),
-    )
-    .limit(1)
-    .prepare('tessera_outbox_due')
+    .where(and(isNull(outbox.appliedAt), isNull(outbox.failedAt)))
+    .prepare('tessera_outbox_pending')
   let lastPrune = 0
   while (!signal.aborted) {
     try {
-      if ((await anyDue.execute()).length > 0) {
+      const [counts] = await pending.execute()
+      ctx.metrics.outboxBacklog.set(counts?.backlog ?? 0)
+      if ((counts?.due ?? 0) > 0) {
         while ((await relayOutbox(ctx)) > 0 && !signal.aborted) {}
       }
       if (Date.now() - lastPrune >= 600_000) {
@@ -205,9 +203,9 @@ export async function runOutboxRelay(ctx: AppContext, signal: AbortSignal, inter
         await pruneOutbox(ctx)
       }
     } catch (error) {
-      if (!isPostgresUnavailable(error) && !(error instanceof UnavailableError)) {
-        ctx.logger.error('outbox relay failed', { error: describeError(error) })
-      }
+      if (isPostgresUnavailable(error)) ctx.metrics.dependencyErrors.inc({ dependency: 'postgres' })
+      else if (error instanceof UnavailableError) ctx.metrics.dependencyErrors.inc({ dependency: error.dependency })
+      else ctx.logger.error('outbox relay failed', { error: describeError(error) })
     }
     await sleepUnlessAborted(intervalMs, signal)
   }
