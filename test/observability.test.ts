@@ -83,7 +83,7 @@ beforeAll(async () => {
     SESSION_CACHE_SIZE: '1000',
     LOG_LEVEL: 'info',
   })
-})
+}, 30_000)
 
 afterAll(async () => {
   await server?.stop()
@@ -93,7 +93,8 @@ afterAll(async () => {
   await deleteKeys(redis, prefix)
   await redis.quit()
   await database?.drop()
-})
+  // The server may take its full drain and the pool's connect timeout to stop after the cuts.
+}, 30_000)
 
 const SERIES = [
   'tessera_http_request_duration_seconds_bucket',
