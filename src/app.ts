@@ -142,7 +142,7 @@ export function createApp(deps: AppDeps) {
       // No schema here uses t.Transform, so responses need no encoding pass.
       encodeSchema: false,
     })
-      .wrap(guardFetch({ logger: ctx.logger, headers }))
+      .wrap(guardFetch({ logger: ctx.logger, headers, requestDuration: ctx.metrics.requestDuration }))
       .onRequest(({ request, set }) => {
         Object.assign(set.headers, headers)
         set.headers[REQUEST_ID_HEADER] = requestScope.getStore()?.requestId ?? requestIdFor(request)
@@ -163,14 +163,11 @@ export function createApp(deps: AppDeps) {
         throw new AppError('unsupported_media_type')
       })
       .onError(onError)
-      // After the answer is on its way, so the histogram never delays one.
-      .onAfterResponse(({ request, route, set }) => {
+      // The route the router chose, for the duration histogram the fetch wrap observes: a transform
+      // hook runs inline, where an afterResponse hook would be scheduled per request.
+      .onTransform({ as: 'global' }, ({ route }) => {
         const scope = requestScope.getStore()
-        if (!scope) return
-        ctx.metrics.requestDuration.observe(
-          { method: request.method, route: route || 'unmatched', status: String(set.status ?? 200) },
-          (performance.now() - scope.startedAt) / 1000,
-        )
+        if (scope) scope.route = route
       })
       .use(docs(ctx.config))
       .use(healthRoutes(ctx))

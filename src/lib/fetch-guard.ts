@@ -8,7 +8,8 @@ import type { Elysia } from 'elysia'
 import { AppError, errorBody } from './errors'
 import { pathForLog, requestIdFor } from './http'
 import { describeError, errorStack, type Logger } from './logger'
-import { currentRequestId, requestScope } from './request-scope'
+import type { RequestDurations } from './metrics'
+import { currentRequestId, type RequestScope, requestScope } from './request-scope'
 
 /** Runs `read`, or gives `fallback` when reading the error throws too (a hostile getter, a Proxy). */
 function attempt<T>(read: () => T, fallback: T): T {
@@ -83,6 +84,8 @@ function handleAs(handle: (request: Request) => unknown, request: Request, url: 
 
 interface Guard {
   logger: Logger
+  /** Observed for every answer, by method, route and status. */
+  requestDuration: RequestDurations
   /** The headers every answer carries (responseHeaders). */
   headers: Readonly<Record<string, string>>
 }
@@ -101,6 +104,17 @@ function serve(handle: (request: Request) => unknown, request: Request, guard: G
   }
 }
 
+/** Counts the answer in the duration histogram; a request no route took is `unmatched`. */
+function observed(guard: Guard, request: Request, scope: RequestScope, response: Response): Response {
+  guard.requestDuration.record(
+    request.method,
+    scope.route ?? 'unmatched',
+    response.status,
+    (performance.now() - scope.startedAt) / 1000,
+  )
+  return response
+}
+
 /**
  * The wrap: `app.wrap(guardFetch({ logger, headers }))`. Everything the request causes runs in its
  * request scope: the id every log line carries, the start the duration histogram counts from.
@@ -109,8 +123,10 @@ export function guardFetch(guard: Guard): Parameters<Elysia['wrap']>[0] {
   return (handle) =>
     (request: Request): Response | Promise<Response> => {
       try {
-        const scope = { requestId: requestIdFor(request), startedAt: performance.now() }
-        return requestScope.run(scope, serve, handle, request, guard)
+        const scope: RequestScope = { requestId: requestIdFor(request), startedAt: performance.now() }
+        const answer = requestScope.run(scope, serve, handle, request, guard)
+        if (!(answer instanceof Promise)) return observed(guard, request, scope, answer)
+        return answer.then((response) => observed(guard, request, scope, response))
       } catch (error) {
         return internalError(request, guard, error)
       }

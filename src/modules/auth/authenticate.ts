@@ -26,12 +26,14 @@ export type Authenticate = (cookieValue: unknown, fresh?: boolean) => Session | 
 export function createAuthenticator(ctx: AppContext): Authenticate {
   const { store } = ctx
   const cache = ctx.sessionCache
-  // Children resolved once: these count on every authenticated request.
-  const { sessionLookups, cacheHits, cacheMisses } = ctx.metrics
-  const fromCacheValid = sessionLookups.labels('cache', 'valid')
-  const fromCacheInvalid = sessionLookups.labels('cache', 'invalid')
-  const fromRedisValid = sessionLookups.labels('redis', 'valid')
-  const fromRedisInvalid = sessionLookups.labels('redis', 'invalid')
+  // Series resolved once: these count on every authenticated request.
+  const { sessionLookups } = ctx.metrics
+  const fromCacheValid = sessionLookups.of('cache', 'valid')
+  const fromCacheInvalid = sessionLookups.of('cache', 'invalid')
+  const fromRedisValid = sessionLookups.of('redis', 'valid')
+  const fromRedisInvalid = sessionLookups.of('redis', 'invalid')
+  const cacheHits = ctx.metrics.cacheHits.of()
+  const cacheMisses = ctx.metrics.cacheMisses.of()
   const endExpired = (session: Session, now: number) => endExpiredSession(ctx, session, now)
 
   /** Writes last-seen back (due once per touch interval: needsTouch); false when the session is gone. */
