@@ -7,7 +7,7 @@
 // and hash their labels on every call, which costs more per request than the rest of a cached
 // lookup's bookkeeping. Everything else uses prom-client as documented.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, type Histogram, Registry } from 'prom-client'
 
 /** Seconds: from a cached lookup (well under a millisecond) to an argon2 login (a quarter second). */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -24,27 +24,29 @@ interface DurationSeries {
 }
 
 /**
- * The request duration histogram. Series are bounded by construction: routes as declared (or
+ * The request duration histogram, as a metric of its own that a registry scrapes through `get()`
+ * (prom-client's metric contract). Series are bounded by construction: routes as declared (or
  * `unmatched`), a fixed set of methods, and statuses.
  */
-export class RequestDurations extends Histogram<DurationLabels> {
-  readonly #series = new Map<string, DurationSeries>()
+export class RequestDurations {
+  readonly name = 'tessera_http_request_duration_seconds'
+  readonly help =
+    'Time from a request reaching the app to its answer, by method, route (as declared; "unmatched" for none) and status.'
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  #series = new Map<string, DurationSeries>()
 
   constructor(registers: Registry[]) {
-    super({
-      name: 'tessera_http_request_duration_seconds',
-      help: 'Time from a request reaching the app to its answer, by method, route (as declared; "unmatched" for none) and status.',
-      labelNames: ['method', 'route', 'status'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    })
+    // Registered as prom-client registers its own metrics: by name, scraped through get().
+    for (const registry of registers) registry.registerMetric(this as unknown as Histogram)
   }
 
-  record(method: string, route: string, status: number, seconds: number): void {
+  record(requestMethod: string, route: string, status: number, seconds: number): void {
+    const method = METHODS.has(requestMethod) ? requestMethod : 'other'
     const key = `${method} ${status} ${route}`
     let series = this.#series.get(key)
     if (!series) {
-      const labels = { method: METHODS.has(method) ? method : 'other', route, status: String(status) }
+      const labels = { method, route, status: String(status) }
       series = { labels, counts: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0 }
       this.#series.set(key, series)
     }
@@ -54,8 +56,8 @@ export class RequestDurations extends Histogram<DurationLabels> {
     series.sum += seconds
   }
 
-  override async get() {
-    const name = 'tessera_http_request_duration_seconds'
+  async get() {
+    const { name } = this
     const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = []
     for (const { labels, counts, sum } of this.#series.values()) {
       let cumulative = 0
@@ -68,7 +70,11 @@ export class RequestDurations extends Histogram<DurationLabels> {
       values.push({ metricName: `${name}_sum`, labels, value: sum })
       values.push({ metricName: `${name}_count`, labels, value: cumulative })
     }
-    return { ...(await super.get()), values }
+    return { name, help: this.help, type: this.type, aggregator: this.aggregator, values }
+  }
+
+  reset(): void {
+    this.#series = new Map()
   }
 }
 
