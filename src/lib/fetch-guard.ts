@@ -9,7 +9,7 @@ import { AppError, errorBody } from './errors'
 import { pathForLog, requestIdFor } from './http'
 import { describeError, errorStack, type Logger } from './logger'
 import type { RequestDurations } from './metrics'
-import { currentRequestId, type RequestScope, requestScope } from './request-scope'
+import { type RequestScope, requestScope } from './request-scope'
 
 /** Runs `read`, or gives `fallback` when reading the error throws too (a hostile getter, a Proxy). */
 function attempt<T>(read: () => T, fallback: T): T {
@@ -39,8 +39,8 @@ export function logFailure(logger: Logger, message: string, request: Request, re
 }
 
 /** The opaque 500 in the one error shape, with the headers every answer carries. */
-function internalError(request: Request, guard: Guard, error: unknown): Response {
-  const requestId = attempt(() => currentRequestId() ?? requestIdFor(request), crypto.randomUUID())
+function internalError(request: Request, guard: Guard, error: unknown, requestId?: string): Response {
+  requestId ??= attempt(() => requestIdFor(request), crypto.randomUUID())
   logFailure(guard.logger, 'request failed outside the error handler', request, requestId, error)
   return Response.json(errorBody(new AppError('internal_error'), requestId), {
     status: 500,
@@ -90,18 +90,26 @@ interface Guard {
   headers: Readonly<Record<string, string>>
 }
 
-/** Runs the app's handler on the request, turning whatever escapes it into the JSON 500. */
-function serve(handle: (request: Request) => unknown, request: Request, guard: Guard): Response | Promise<Response> {
-  try {
-    const url = routableUrl(request.url)
-    // Elysia types the wrapped handler loosely (as returning Function); it returns the answer.
-    const answer = (url === undefined ? handle(request) : handleAs(handle, request, url)) as
-      | Response
-      | Promise<Response>
-    return answer instanceof Promise ? answer.catch((error) => internalError(request, guard, error)) : answer
-  } catch (error) {
-    return internalError(request, guard, error)
-  }
+/**
+ * Runs the app's handler on the request, as the router must see it, and observes the answer. Runs
+ * inside the request's scope, and the reaction to the answer is attached there too: attached
+ * outside it, Bun 1.4 let the scope leak into the caller that awaited the answer (a test shows it).
+ */
+function serve(
+  handle: (request: Request) => unknown,
+  request: Request,
+  guard: Guard,
+  scope: RequestScope,
+): Response | Promise<Response> {
+  const url = routableUrl(request.url)
+  // Elysia types the wrapped handler loosely (as returning Function); it returns the answer.
+  const answer = (url === undefined ? handle(request) : handleAs(handle, request, url)) as Response | Promise<Response>
+  if (!(answer instanceof Promise)) return observed(guard, request, scope, answer)
+  // One reaction for both outcomes: this runs on every request.
+  return answer.then(
+    (response) => observed(guard, request, scope, response),
+    (error) => observed(guard, request, scope, internalError(request, guard, error, scope.requestId)),
+  )
 }
 
 /** Counts the answer in the duration histogram; a request no route took is `unmatched`. */
@@ -122,13 +130,13 @@ function observed(guard: Guard, request: Request, scope: RequestScope, response:
 export function guardFetch(guard: Guard): Parameters<Elysia['wrap']>[0] {
   return (handle) =>
     (request: Request): Response | Promise<Response> => {
+      let scope: RequestScope | undefined
       try {
-        const scope: RequestScope = { requestId: requestIdFor(request), startedAt: performance.now() }
-        const answer = requestScope.run(scope, serve, handle, request, guard)
-        if (!(answer instanceof Promise)) return observed(guard, request, scope, answer)
-        return answer.then((response) => observed(guard, request, scope, response))
+        scope = { requestId: requestIdFor(request), startedAt: performance.now() }
+        return requestScope.run(scope, serve, handle, request, guard, scope)
       } catch (error) {
-        return internalError(request, guard, error)
+        const response = internalError(request, guard, error, scope?.requestId)
+        return scope ? observed(guard, request, scope, response) : response
       }
     }
 }

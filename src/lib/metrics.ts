@@ -34,7 +34,8 @@ export class RequestDurations {
     'Time from a request reaching the app to its answer, by method, route (as declared; "unmatched" for none) and status.'
   readonly type = 'histogram'
   readonly aggregator = 'sum'
-  #series = new Map<string, DurationSeries>()
+  /** By route, status and method. */
+  #series = new Map<string, Map<number, Map<string, DurationSeries>>>()
 
   constructor(registers: Registry[]) {
     // Registered as prom-client registers its own metrics: by name, scraped through get().
@@ -43,12 +44,22 @@ export class RequestDurations {
 
   record(requestMethod: string, route: string, status: number, seconds: number): void {
     const method = METHODS.has(requestMethod) ? requestMethod : 'other'
-    const key = `${method} ${status} ${route}`
-    let series = this.#series.get(key)
+    // Nested maps keyed by what the request already holds: no key string is built per request.
+    let byStatus = this.#series.get(route)
+    if (!byStatus) {
+      byStatus = new Map()
+      this.#series.set(route, byStatus)
+    }
+    let byMethod = byStatus.get(status)
+    if (!byMethod) {
+      byMethod = new Map()
+      byStatus.set(status, byMethod)
+    }
+    let series = byMethod.get(method)
     if (!series) {
       const labels = { method, route, status: String(status) }
       series = { labels, counts: new Float64Array(DURATION_BUCKETS.length + 1), sum: 0 }
-      this.#series.set(key, series)
+      byMethod.set(method, series)
     }
     let bucket = 0
     while (bucket < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[bucket] as number)) bucket++
@@ -56,10 +67,16 @@ export class RequestDurations {
     series.sum += seconds
   }
 
+  *#all(): Iterable<DurationSeries> {
+    for (const byStatus of this.#series.values()) {
+      for (const byMethod of byStatus.values()) yield* byMethod.values()
+    }
+  }
+
   async get() {
     const { name } = this
     const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = []
-    for (const { labels, counts, sum } of this.#series.values()) {
+    for (const { labels, counts, sum } of this.#all()) {
       let cumulative = 0
       for (const [index, bound] of DURATION_BUCKETS.entries()) {
         cumulative += counts[index] as number
