@@ -18,6 +18,7 @@ import {
 } from './lib/http'
 import { describeError, errorStack } from './lib/logger'
 import { requestScope } from './lib/request-scope'
+import { type RouteLabel, routeLabeller } from './lib/route-label'
 import { adminRoutes } from './modules/admin'
 import { auditRoutes } from './modules/audit'
 import { authRoutes } from './modules/auth'
@@ -133,53 +134,53 @@ export function createApp(deps: AppDeps) {
     return errorBody(failure, requestId)
   }
 
-  return (
-    new Elysia({
-      name: 'tessera',
-      seed: ctx.id,
-      // Unknown fields are refused (422), not silently dropped.
-      normalize: false,
-      // No schema here uses t.Transform, so responses need no encoding pass.
-      encodeSchema: false,
+  // Built at the first request, when every module's routes are in the table.
+  let labelRoute: RouteLabel | undefined
+  const routeOf: RouteLabel = (method, path) => {
+    labelRoute ??= routeLabeller(app.routes)
+    return labelRoute(method, path)
+  }
+
+  const app = new Elysia({
+    name: 'tessera',
+    seed: ctx.id,
+    // Unknown fields are refused (422), not silently dropped.
+    normalize: false,
+    // No schema here uses t.Transform, so responses need no encoding pass.
+    encodeSchema: false,
+  })
+    .wrap(guardFetch({ logger: ctx.logger, headers, requestDuration: ctx.metrics.requestDuration, routeOf }))
+    .onRequest(({ request, set }) => {
+      Object.assign(set.headers, headers)
+      set.headers[REQUEST_ID_HEADER] = requestScope.getStore()?.requestId ?? requestIdFor(request)
+      // A draining instance asks keep-alive clients to reconnect, so that by the time it stops
+      // listening no connection is left for a client to send a request into as it closes.
+      if (ctx.drain.draining) set.headers.connection = 'close'
+      assertWellFormedHost(request)
+      // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
+      if (isForwardAuthRequest(request)) return
+      assertDeclaredLength(request)
+      assertSameOrigin(request, ctx.config.trustedOrigins)
     })
-      .wrap(guardFetch({ logger: ctx.logger, headers, requestDuration: ctx.metrics.requestDuration }))
-      .onRequest(({ request, set }) => {
-        Object.assign(set.headers, headers)
-        set.headers[REQUEST_ID_HEADER] = requestScope.getStore()?.requestId ?? requestIdFor(request)
-        // A draining instance asks keep-alive clients to reconnect, so that by the time it stops
-        // listening no connection is left for a client to send a request into as it closes.
-        if (ctx.drain.draining) set.headers.connection = 'close'
-        assertWellFormedHost(request)
-        // Forward auth carries the original request's headers, body-less: see isForwardAuthRequest.
-        if (isForwardAuthRequest(request)) return
-        assertDeclaredLength(request)
-        assertSameOrigin(request, ctx.config.trustedOrigins)
-      })
-      .onParse(async ({ request, contentType }) => {
-        if (isForwardAuthRequest(request)) return ''
-        if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
-        if (request.headers.get('content-length') === '0' || request.body === null) return undefined
-        // Forms and text are refused outright: it also closes the classic cross-site form POST.
-        throw new AppError('unsupported_media_type')
-      })
-      .onError(onError)
-      // The route the router chose, for the duration histogram the fetch wrap observes: a transform
-      // hook runs inline, where an afterResponse hook would be scheduled per request.
-      .onTransform({ as: 'global' }, ({ route }) => {
-        const scope = requestScope.getStore()
-        if (scope) scope.route = route
-      })
-      .use(docs(ctx.config))
-      .use(healthRoutes(ctx))
-      .use(permissionRoutes)
-      .use(authRoutes(ctx, auth))
-      .use(userRoutes(ctx, auth))
-      .use(auditRoutes(ctx, auth))
-      .use(sessionRoutes(ctx, auth))
-      .use(passwordRoutes(ctx, auth))
-      .use(adminRoutes(ctx, auth))
-      .use(forwardAuthRoutes(ctx))
-  )
+    .onParse(async ({ request, contentType }) => {
+      if (isForwardAuthRequest(request)) return ''
+      if (isJsonMediaType(contentType)) return (await readJsonBody(request)) ?? {}
+      if (request.headers.get('content-length') === '0' || request.body === null) return undefined
+      // Forms and text are refused outright: it also closes the classic cross-site form POST.
+      throw new AppError('unsupported_media_type')
+    })
+    .onError(onError)
+    .use(docs(ctx.config))
+    .use(healthRoutes(ctx))
+    .use(permissionRoutes)
+    .use(authRoutes(ctx, auth))
+    .use(userRoutes(ctx, auth))
+    .use(auditRoutes(ctx, auth))
+    .use(sessionRoutes(ctx, auth))
+    .use(passwordRoutes(ctx, auth))
+    .use(adminRoutes(ctx, auth))
+    .use(forwardAuthRoutes(ctx))
+  return app
 }
 
 export type App = ReturnType<typeof createApp>

@@ -9,6 +9,7 @@ import postgres from 'postgres'
 import { createApp } from '../src/app'
 import { createLogger } from '../src/lib/logger'
 import { createAuditMetrics } from '../src/lib/metrics'
+import { routeLabeller } from '../src/lib/route-label'
 import { AUDIT_GROUP, auditGroupState } from '../src/modules/audit/consumer'
 import { createStoreKeys } from '../src/store'
 import { createTestEnv, type TestEnv, testConfig } from './helpers'
@@ -345,5 +346,26 @@ describe('logs', () => {
       expect(lines[0]).not.toContain(secret)
     }
     expect(JSON.parse(lines[0] ?? '')).toMatchObject({ level: 'warn', message: 'careless\ncaller' })
+  })
+})
+
+describe('route labels of the duration histogram', () => {
+  test("the app's routes as declared: ids never reach a label, anything else is unmatched", async () => {
+    const env = await createTestEnv('observability_routes')
+    try {
+      const label = routeLabeller(env.app.routes)
+      expect(label('GET', '/user/me')).toBe('/user/me')
+      expect(label('HEAD', '/user/me')).toBe('/user/me')
+      expect(label('GET', '/user/me/')).toBe('/user/me')
+      expect(label('GET', '/admin/users/42')).toBe('/admin/users/:id')
+      expect(label('DELETE', '/admin/users/42/sessions/AbC')).toBe('/admin/users/:id/sessions/:sessionId')
+      expect(label('POST', '/auth/verify/anything/below')).toBe('/auth/verify/*')
+      expect(label('PATCH', '/auth/verify')).toBe('/auth/verify')
+      expect(label('GET', '/admin/users/42/nothing')).toBe('unmatched')
+      expect(label('PUT', '/user/me')).toBe('unmatched')
+      expect(label('GET', '/no/such/route')).toBe('unmatched')
+    } finally {
+      await env.close()
+    }
   })
 })

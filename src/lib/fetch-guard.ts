@@ -10,6 +10,7 @@ import { pathForLog, requestIdFor } from './http'
 import { describeError, errorStack, type Logger } from './logger'
 import type { RequestDurations } from './metrics'
 import { type RequestScope, requestScope } from './request-scope'
+import type { RouteLabel } from './route-label'
 
 /** Runs `read`, or gives `fallback` when reading the error throws too (a hostile getter, a Proxy). */
 function attempt<T>(read: () => T, fallback: T): T {
@@ -86,6 +87,8 @@ interface Guard {
   logger: Logger
   /** Observed for every answer, by method, route and status. */
   requestDuration: RequestDurations
+  /** The declared route a method and path take, for the histogram. */
+  routeOf: RouteLabel
   /** The headers every answer carries (responseHeaders). */
   headers: Readonly<Record<string, string>>
 }
@@ -112,14 +115,11 @@ function serve(
   )
 }
 
-/** Counts the answer in the duration histogram; a request no route took is `unmatched`. */
+/** Counts the answer in the duration histogram; a request no route takes is `unmatched`. */
 function observed(guard: Guard, request: Request, scope: RequestScope, response: Response): Response {
-  guard.requestDuration.record(
-    request.method,
-    scope.route ?? 'unmatched',
-    response.status,
-    (performance.now() - scope.startedAt) / 1000,
-  )
+  const { method } = request
+  const seconds = (performance.now() - scope.startedAt) / 1000
+  guard.requestDuration.record(method, guard.routeOf(method, pathForLog(request)), response.status, seconds)
   return response
 }
 

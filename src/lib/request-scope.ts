@@ -1,6 +1,6 @@
 // What a request carries through every await without being passed along: its id (so any log line
-// written while it is served names it), when it arrived and the route it took (for the duration
-// histogram). Set by the app's outermost wrap (fetch-guard.ts), read by the logger's mixin.
+// written while it is served names it) and when it arrived (for the duration histogram). Set by the
+// app's outermost wrap (fetch-guard.ts), read by the logger's mixin.
 
 import { AsyncLocalStorage } from 'node:async_hooks'
 
@@ -8,8 +8,6 @@ export interface RequestScope {
   readonly requestId: string
   /** performance.now() when the app received the request. */
   readonly startedAt: number
-  /** The route as declared (`/admin/users/:id`), once the router has chosen one. */
-  route?: string
 }
 
 export const requestScope = new AsyncLocalStorage<RequestScope>()
