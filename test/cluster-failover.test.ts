@@ -126,6 +126,13 @@ async function failOver(trigger: (master: number, replica: number) => Promise<vo
   running = false
   await traffic
 
+  // A live session refused is the one failure a log can explain: its times and both servers' logs.
+  const refusedLive = answers.filter((x) => x.probe === 'live' && x.status === 401)
+  if (refusedLive.length > 0) {
+    const when = refusedLive.map((x) => `${Math.round(x.at - started)} ms on ${x.server}`)
+    console.error(`live session answered 401 at ${when.join(', ')} after the trigger`)
+    for (const server of servers) console.error(`${server.url} log:\n${server.output().slice(-4000)}`)
+  }
   for (const probe of probes) {
     const seen = new Set(answers.filter((x) => x.probe === probe.name).map((x) => x.status))
     // Never a 200 for a session that ended, never a 401 for one that lives: at worst a 503.
