@@ -109,6 +109,14 @@ async function guardServices(asRoot: string[]): Promise<() => void> {
 async function main(args: string[]): Promise<void> {
   const unknown = args.filter((arg) => !SUITES.includes(arg as Suite))
   if (args.length === 0 || unknown.length > 0) fail(`usage: bun scripts/system-tools.ts ${SUITES.join('|')}...`)
+  await ensureSystemTools(args as Suite[])
+}
+
+/**
+ * Installs what the suites need and is missing (apt-get, as root or through passwordless sudo), or
+ * ends the process with one line saying what to install by hand.
+ */
+export async function ensureSystemTools(args: readonly Suite[]): Promise<void> {
   const missing = SYSTEM_TOOLS.filter(
     (tool) => tool.suites.some((suite) => args.includes(suite)) && findTool(tool.command) === null,
   )

@@ -97,8 +97,8 @@ async function waitForNginx(url: string): Promise<void> {
 
 beforeAll(async () => {
   if (!NGINX) {
-    // Plain `bun test` skips the step of `bun run test` that installs it.
-    throw new Error('nginx is not installed: run `bun run test`, or `bun scripts/system-tools.ts test` once')
+    // test/preload.ts installs it before any test file runs; this is a failure, never a skip.
+    throw new Error('nginx is not installed: run `bun scripts/system-tools.ts test` to see why')
   }
   env = await createTestEnv('nginx')
   await registerUser(env, 'alice', PASSWORD)
