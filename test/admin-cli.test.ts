@@ -3,54 +3,30 @@
 // audit_events with the operator (`cli:<os user>`) as actor, recorded by the audit consumer.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { silentLogger } from '../src/lib/logger'
-import { runAuditConsumer } from '../src/modules/audit/consumer'
-import { ADMIN_PASSWORD, call, createTestEnv, loginAs, REDIS_URL, type TestEnv } from './helpers'
-import { processEnv, waitFor } from './processes'
+import { ADMIN_PASSWORD, call, createTestEnv, loginAs, REDIS_URL, startAuditConsumer, type TestEnv } from './helpers'
+import { processEnv, runToEnd, waitFor } from './processes'
 
 const ROOT = new URL('..', import.meta.url).pathname
 /** The operator as events must name it: the passwd name of the user running the tests. */
 const OPERATOR = `cli:${Bun.spawnSync(['id', '-un']).stdout.toString().trim()}`
 
 let env: TestEnv
-const controller = new AbortController()
-let consumer: Promise<void>
+let consumer: { stop(): Promise<void> }
 
 beforeAll(async () => {
   env = await createTestEnv('admin_cli')
-  consumer = runAuditConsumer({
-    redis: env.redis,
-    db: env.ctx.db,
-    keys: env.ctx.store.keys,
-    logger: silentLogger,
-    signal: controller.signal,
-    consumer: 'test',
-    claimIdleMs: 1_000,
-    blockMs: 100,
-  })
+  consumer = startAuditConsumer(env)
 })
 
 afterAll(async () => {
-  controller.abort()
-  await consumer
+  await consumer?.stop()
   await env.close()
 })
 
 /** Runs `bun run admin -- <args>` to its end, with this file's database and prefix. */
-async function admin(args: string[], stdin?: string) {
-  const proc = Bun.spawn(['bun', 'run', '--silent', 'admin', ...args], {
-    cwd: ROOT,
-    env: processEnv({ DATABASE_URL: env.databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: env.prefix }),
-    stdin: stdin === undefined ? 'ignore' : new Blob([stdin]),
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [code, stdout, stderr] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ])
-  return { code, stdout: stdout.trim(), stderr: stderr.trim() }
+function admin(args: string[], stdin?: string) {
+  const vars = processEnv({ DATABASE_URL: env.databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: env.prefix })
+  return runToEnd(['bun', 'run', '--silent', 'admin', ...args], { cwd: ROOT, env: vars, stdin })
 }
 
 /** Runs a command that must succeed; returns what it printed. */

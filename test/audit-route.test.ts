@@ -3,7 +3,6 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { silentLogger } from '../src/lib/logger'
-import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { dropCacheIfEventsWereMissed } from '../src/modules/events/tailer'
 import { createSessionCache } from '../src/modules/sessions/cache'
 import { decodeEvent } from '../src/store'
@@ -14,6 +13,7 @@ import {
   loginAs,
   registerUser,
   sessionTokenFrom,
+  startAuditConsumer,
   streamEntries,
   type TestEnv,
 } from './helpers'
@@ -23,21 +23,11 @@ let env: TestEnv
 let admin: string
 let auditor: string
 let mallory: string
-const controller = new AbortController()
-let consumer: Promise<void>
+let consumer: { stop(): Promise<void> }
 
 beforeAll(async () => {
   env = await createTestEnv('audit_route')
-  consumer = runAuditConsumer({
-    redis: env.redis,
-    db: env.ctx.db,
-    keys: env.ctx.store.keys,
-    logger: silentLogger,
-    signal: controller.signal,
-    consumer: 'test',
-    claimIdleMs: 1_000,
-    blockMs: 100,
-  })
+  consumer = startAuditConsumer(env)
   await registerUser(env, 'ivan', 'ivan-password-1')
   await registerUser(env, 'mallory', 'mallory-password')
   admin = await loginAs(env, 'admin', ADMIN_PASSWORD)
@@ -67,8 +57,7 @@ async function consumerCaughtUp(): Promise<void> {
 }
 
 afterAll(async () => {
-  controller.abort()
-  await consumer
+  await consumer?.stop()
   await env.close()
 })
 

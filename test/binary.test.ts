@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { MIGRATIONS } from '../src/db/migrations'
 import { connectRedis, createRedis } from '../src/store'
-import { cookieFrom, http, processEnv, type ServerProcess, spawnServer, startCli, waitFor } from './processes'
+import { cookieFrom, http, processEnv, runToEnd, type ServerProcess, spawnServer, startCli, waitFor } from './processes'
 import { ADMIN_PASSWORD, databaseUrlFor, deleteKeys, REDIS_URL, suffix } from './services'
 
 const ROOT = join(import.meta.dir, '..')
@@ -56,19 +56,8 @@ afterAll(async () => {
 })
 
 /** Runs the binary in its directory to its end. */
-async function run(args: string[], extra: Record<string, string> = {}) {
-  const proc = Bun.spawn([binary, ...args], {
-    cwd: runDir,
-    env: processEnv({ ...vars, ...extra }),
-    stdout: 'pipe',
-    stderr: 'pipe',
-  })
-  const [code, stdout, stderr] = await Promise.all([
-    proc.exited,
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-  ])
-  return { code, stdout: stdout.trim(), stderr: stderr.trim() }
+function run(args: string[], extra: Record<string, string> = {}) {
+  return runToEnd([binary, ...args], { cwd: runDir, env: processEnv({ ...vars, ...extra }) })
 }
 
 describe('the compiled binary, alone in an empty directory', () => {

@@ -8,6 +8,7 @@ import { type Config, loadConfig } from '../src/config'
 import { type AppContext, type AppDeps, createContext } from '../src/context'
 import { createDatabase, type Database } from '../src/db/client'
 import { silentLogger } from '../src/lib/logger'
+import { runAuditConsumer } from '../src/modules/audit/consumer'
 import { seedDatabase } from '../src/modules/users/seed'
 import { type AuthEvent, connectRedis, createRedis, decodeEvent } from '../src/store'
 import { ADMIN_PASSWORD, createTestDatabase, deleteKeys, REDIS_URL, suffix } from './services'
@@ -210,4 +211,25 @@ export async function streamEntries(env: Pick<TestEnv, 'redis' | 'ctx'>): Promis
 /** Every event of every partition's stream, oldest first. */
 export async function streamEvents(env: Pick<TestEnv, 'redis' | 'ctx'>): Promise<(AuthEvent | undefined)[]> {
   return (await streamEntries(env)).map(([, fields]) => decodeEvent(fields))
+}
+
+/** An audit consumer on the env's stream and database, until `stop()`: for tests reading audit_events. */
+export function startAuditConsumer(env: Pick<TestEnv, 'redis' | 'ctx'>): { stop(): Promise<void> } {
+  const controller = new AbortController()
+  const running = runAuditConsumer({
+    redis: env.redis,
+    db: env.ctx.db,
+    keys: env.ctx.store.keys,
+    logger: silentLogger,
+    signal: controller.signal,
+    consumer: 'test',
+    claimIdleMs: 1_000,
+    blockMs: 100,
+  })
+  return {
+    async stop() {
+      controller.abort()
+      await running
+    },
+  }
 }

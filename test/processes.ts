@@ -116,6 +116,26 @@ export function startCli(entry: string | string[], vars: Record<string, string>,
   return { proc, stop: () => stopProcess(proc), output: () => lines.join('') }
 }
 
+/** Runs a command to its end; what it printed, trimmed, and its exit code. */
+export async function runToEnd(
+  command: string[],
+  options: { cwd: string; env: Record<string, string>; stdin?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn(command, {
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? 'ignore' : new Blob([options.stdin]),
+    stdout: 'pipe',
+    stderr: 'pipe',
+  })
+  const [code, stdout, stderr] = await Promise.all([
+    proc.exited,
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+  ])
+  return { code, stdout: stdout.trim(), stderr: stderr.trim() }
+}
+
 export interface RedisProcess {
   port: number
   url: string
