@@ -12,7 +12,7 @@ import { createAuditMetrics } from '../src/lib/metrics'
 import { routeLabeller } from '../src/lib/route-label'
 import { AUDIT_GROUP, auditGroupState } from '../src/modules/audit/consumer'
 import { createStoreKeys } from '../src/store'
-import { createTestEnv, type TestEnv, testConfig } from './helpers'
+import { createTestEnv, type TestEnv } from './helpers'
 import {
   cookieFrom,
   http,
@@ -314,12 +314,14 @@ describe('logs', () => {
   test('a line written while a request is served names the request, a well-formed X-Request-Id is kept', async () => {
     const lines: string[] = []
     const logger = createLogger('info', (line) => lines.push(line))
-    const config = testConfig(env.config.databaseUrl, env.config.redisKeyPrefix)
-    const app = createApp({ config, db: env.database.db, redis: env.redis, logger }).get('/probe', async () => {
-      await Bun.sleep(1)
-      logger.info('deep inside a request')
-      return 'ok'
-    })
+    const app = createApp({ config: env.config, db: env.database.db, redis: env.redis, logger }).get(
+      '/probe',
+      async () => {
+        await Bun.sleep(1)
+        logger.info('deep inside a request')
+        return 'ok'
+      },
+    )
     const kept = await app.handle(new Request('http://localhost/probe', { headers: { 'x-request-id': 'gateway-7' } }))
     expect(kept.headers.get('x-request-id')).toBe('gateway-7')
     const made = await app.handle(

@@ -124,8 +124,9 @@ function observed(guard: Guard, request: Request, scope: RequestScope, response:
 }
 
 /**
- * The wrap: `app.wrap(guardFetch({ logger, headers }))`. Everything the request causes runs in its
- * request scope: the id every log line carries, the start the duration histogram counts from.
+ * The wrap: `app.wrap(guardFetch({ logger, headers, requestDuration, routeOf }))`. Everything the
+ * request causes runs in its request scope: the id every log line carries, the start the duration
+ * histogram counts from.
  */
 export function guardFetch(guard: Guard): Parameters<Elysia['wrap']>[0] {
   return (handle) =>
