@@ -224,6 +224,28 @@ export async function startRedisCluster({
     ])
     if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}): ${out}${err}`)
     await cluster.healthy()
+    // cluster_state:ok comes before every node has heard of every CLUSTER REPLICATE: a node may
+    // still list a replica-to-be as a master without slots. Ready means every node sees the roles.
+    await waitFor(
+      async () => {
+        for (const node of nodes) {
+          const probe = connect(node.port)
+          try {
+            const flags = String(await probe.cluster('NODES'))
+              .trim()
+              .split('\n')
+              .map((line) => line.split(' ')[2] ?? '')
+            const count = (role: string) => flags.filter((f) => f.split(',').includes(role)).length
+            if (count('master') !== masters || count('slave') !== masters * replicas) return false
+          } finally {
+            probe.disconnect()
+          }
+        }
+        return true
+      },
+      30_000,
+      'every node of the test cluster to agree on masters and replicas',
+    )
     return cluster
   } catch (error) {
     await cluster.stop()
