@@ -225,7 +225,8 @@ export async function startRedisCluster({
     if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}): ${out}${err}`)
     await cluster.healthy()
     // cluster_state:ok comes before every node has heard of every CLUSTER REPLICATE: a node may
-    // still list a replica-to-be as a master without slots. Ready means every node sees the roles.
+    // still list a replica-to-be as a master without slots. Ready means every node sees the roles,
+    // and every replica has its master's data.
     await waitFor(
       async () => {
         for (const node of nodes) {
@@ -237,6 +238,9 @@ export async function startRedisCluster({
               .map((line) => line.split(' ')[2] ?? '')
             const count = (role: string) => flags.filter((f) => f.split(',').includes(role)).length
             if (count('master') !== masters || count('slave') !== masters * replicas) return false
+            // A replica still loading its first copy of its master is not yet one to fail over to.
+            const replication = String(await probe.info('replication'))
+            if (replication.includes('role:slave') && !replication.includes('master_link_status:up')) return false
           } finally {
             probe.disconnect()
           }
