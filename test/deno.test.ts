@@ -14,7 +14,7 @@ import { createDatabase, type Database } from '../src/db/client'
 import { silentLogger } from '../src/lib/logger'
 import { connectRedis, createRedis, hashToken } from '../src/store'
 import { ADMIN_PASSWORD, call, databaseUrlFor, deleteKeys, REDIS_URL, testConfig } from './helpers'
-import { cookieFrom, http, loginVia, msUntilStatus, type ServerProcess, startServer } from './processes'
+import { cookieFrom, http, loginVia, msUntilStatus, runToEnd, type ServerProcess, startServer } from './processes'
 import { suffix } from './services'
 
 const ROOT = join(import.meta.dir, '..')
@@ -192,7 +192,7 @@ describe('tessera/verify on Deno', () => {
   /** test/fixtures/verify-cookie.ts (only the verifier and ioredis) in a Deno process with no other rights. */
   async function verifyOnDeno(cookie: string) {
     const { host } = new URL(REDIS_URL)
-    const child = Bun.spawn(
+    const { code, stdout, stderr } = await runToEnd(
       [denoExecutable(), 'run', '--allow-env', `--allow-net=${host}`, 'test/fixtures/verify-cookie.ts'],
       {
         cwd: ROOT,
@@ -204,17 +204,10 @@ describe('tessera/verify on Deno', () => {
           TESSERA_PREFIX: prefix,
           TESSERA_COOKIE: cookie.slice(cookie.indexOf('=') + 1),
         },
-        stdout: 'pipe',
-        stderr: 'pipe',
       },
     )
-    const [out, err, code] = await Promise.all([
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-      child.exited,
-    ])
-    expect({ code, err }).toEqual({ code: 0, err: '' })
-    return (JSON.parse(out) as { session: { username: string } | null }).session
+    expect({ code, err: stderr }).toEqual({ code: 0, err: '' })
+    return (JSON.parse(stdout) as { session: { username: string } | null }).session
   }
 
   test('accepts a cookie the Bun app made, and rejects it after logout', async () => {

@@ -42,6 +42,22 @@ function databaseUrl(
   return `postgres://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}${query}`
 }
 
+/** Runs `work` on a connection of the test server's superuser, over verified TLS, then closes it. */
+async function asSuperuser<T>(work: (sql: ReturnType<typeof openPostgres>) => Promise<T>): Promise<T> {
+  const admin = openPostgres(
+    databaseUrl(`?sslmode=verify-full&sslrootcert=${certificates.ca}`, {
+      user: 'postgres',
+      password: SUPERUSER_PASSWORD,
+    }),
+    { max: 1, onnotice: () => {} },
+  )
+  try {
+    return await work(admin)
+  } finally {
+    await admin.end({ timeout: 5 })
+  }
+}
+
 beforeAll(async () => {
   if (!available) return
   dir = mkdtempSync(join(tmpdir(), 'tessera-pg-'))
@@ -95,18 +111,9 @@ beforeAll(async () => {
     settings.join(' '),
     'start',
   ])
-  const admin = openPostgres(
-    databaseUrl(`?sslmode=verify-full&sslrootcert=${certificates.ca}`, {
-      user: 'postgres',
-      password: SUPERUSER_PASSWORD,
-    }),
-    { max: 1, onnotice: () => {} },
+  await asSuperuser((admin) =>
+    admin.unsafe(`create role ${APP_USER} login createdb password '${APP_PASSWORD.replaceAll("'", "''")}'`),
   )
-  try {
-    await admin.unsafe(`create role ${APP_USER} login createdb password '${APP_PASSWORD.replaceAll("'", "''")}'`)
-  } finally {
-    await admin.end({ timeout: 5 })
-  }
 }, 60_000)
 
 afterAll(async () => {
@@ -173,22 +180,13 @@ describe.skipIf(!available)('PostgreSQL with passwords and TLS required', () => 
     expect((await http(server.url, 'GET', '/user/me', { cookie })).status).toBe(200)
     for (const secret of SECRETS) expect(server.output()).not.toContain(secret)
 
-    const admin = openPostgres(
-      databaseUrl(`?sslmode=verify-full&sslrootcert=${certificates.ca}`, {
-        user: 'postgres',
-        password: SUPERUSER_PASSWORD,
-      }),
-      { max: 1, onnotice: () => {} },
-    )
-    try {
-      const sessions = await admin<{ ssl: boolean }[]>`
+    const sessions = await asSuperuser(
+      (admin) => admin<{ ssl: boolean }[]>`
         select s.ssl from pg_stat_ssl s join pg_stat_activity a using (pid)
-        where a.usename = ${APP_USER} and a.datname = 'tessera_tls'`
-      expect(sessions.length).toBeGreaterThan(0)
-      expect(sessions.every((session) => session.ssl)).toBe(true)
-    } finally {
-      await admin.end({ timeout: 5 })
-    }
+        where a.usename = ${APP_USER} and a.datname = 'tessera_tls'`,
+    )
+    expect(sessions.length).toBeGreaterThan(0)
+    expect(sessions.every((session) => session.ssl)).toBe(true)
   }, 30_000)
 
   async function bootFailure(url: string): Promise<string> {
